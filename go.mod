@@ -1,0 +1,15 @@
+module github.com/entra-auth/entra-auth
+
+go 1.24.0
+
+require (
+	github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0
+	github.com/tetratelabs/wazero v1.11.0
+	github.com/tidwall/gjson v1.20.2
+)
+
+require (
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.3.0 // indirect
+	golang.org/x/sys v0.38.0 // indirect
+)
