@@ -1,0 +1,140 @@
+// Command wasmhost runs a Proxy-Wasm HTTP filter the way Envoy 1.33+ would, without
+// Envoy: an HTTP listener whose requests pass through the module (on wazero) and then to
+// an upstream, with dispatched calls going to named clusters.
+//
+//	go run ./e2e/cmd/wasmhost -wasm dist/entra-auth.wasm -config plugin.json \
+//	    -listen 127.0.0.1:8080 -upstream http://127.0.0.1:3000 \
+//	    -cluster entra=https://login.microsoftonline.com -cluster user_sync=http://127.0.0.1:9000 \
+//	    [-concurrency 2] [-env KEY=VALUE]...
+//
+// It prints "listening on ADDR" once it serves, and exits with status 1 and the
+// filter's own error when the plugin fails to start.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/entra-auth/entra-auth/e2e/envoyhost"
+)
+
+// pairs collects repeated NAME=VALUE flags.
+type pairs map[string]string
+
+func (p pairs) String() string { return fmt.Sprint(map[string]string(p)) }
+
+func (p pairs) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	p[name] = value
+	return nil
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "wasmhost:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("wasmhost", flag.ContinueOnError)
+	wasmPath := fs.String("wasm", "", "the filter module (`file`.wasm); required")
+	configPath := fs.String("config", "", "the plugin configuration (`file`, JSON); empty means none")
+	vmConfigPath := fs.String("vm-config", "", "the VM configuration (`file`); empty means none")
+	listen := fs.String("listen", "127.0.0.1:8080", "`address` to serve on")
+	upstream := fs.String("upstream", "", "`URL` of the application behind the filter; required")
+	concurrency := fs.Int("concurrency", 2, "number of workers, each with its own VM, as Envoy's --concurrency")
+	logLevel := fs.String("log-level", "info", "lowest log level shown: trace, debug, info, warn, error, critical")
+	pluginName := fs.String("plugin-name", "entra-auth", "the plugin's name (the plugin_name property)")
+	vmID := fs.String("vm-id", "", "the vm_id, which scopes shared data and queues")
+	clusters, env := pairs{}, pairs{}
+	fs.Var(clusters, "cluster", "`NAME=URL` of a cluster the filter may call (repeatable)")
+	fs.Var(env, "env", "`KEY=VALUE` environment variable of the VM (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *wasmPath == "" || *upstream == "" {
+		fs.Usage()
+		return errors.New("-wasm and -upstream are required")
+	}
+	level, ok := envoyhost.ParseLogLevel(*logLevel)
+	if !ok {
+		return fmt.Errorf("-log-level %q: want trace, debug, info, warn, error or critical", *logLevel)
+	}
+	module, err := os.ReadFile(*wasmPath)
+	if err != nil {
+		return err
+	}
+	var pluginConfig, vmConfig []byte
+	if *configPath != "" {
+		if pluginConfig, err = os.ReadFile(*configPath); err != nil {
+			return err
+		}
+	}
+	if *vmConfigPath != "" {
+		if vmConfig, err = os.ReadFile(*vmConfigPath); err != nil {
+			return err
+		}
+	}
+	cacheDir := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cacheDir = filepath.Join(dir, "entra-auth", "wazero")
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another process using that port? choose another with -listen)", *listen, err)
+	}
+	ctx := context.Background()
+	host, err := envoyhost.New(ctx, envoyhost.Config{
+		Module:              module,
+		PluginName:          *pluginName,
+		VMID:                *vmID,
+		PluginConfiguration: pluginConfig,
+		VMConfiguration:     vmConfig,
+		Env:                 env,
+		Clusters:            clusters,
+		Upstream:            *upstream,
+		Concurrency:         *concurrency,
+		LogLevel:            level,
+		CompilationCacheDir: cacheDir,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: host, ConnContext: host.ConnContext, ReadHeaderTimeout: 30 * time.Second}
+	fmt.Printf("listening on %s\n", ln.Addr())
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err = <-serveErr:
+	case <-stop:
+		shutdownCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err = srv.Shutdown(shutdownCtx)
+	}
+	if closeErr := host.Close(ctx); err == nil && !errors.Is(closeErr, context.Canceled) {
+		err = closeErr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

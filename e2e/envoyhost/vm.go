@@ -1,0 +1,380 @@
+package envoyhost
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// vm is one Wasm VM: one module instance, owned by one goroutine (its loop), as an Envoy
+// worker thread owns its VM. Everything below the loop's fields is touched only on that
+// goroutine: by tasks, and by host functions the module calls while a task runs.
+type vm struct {
+	host  *Host
+	index int
+	mod   api.Module
+	ctx   context.Context // carries the vm to host functions
+
+	tasks   chan func()
+	stopped chan struct{}
+	closing sync.Once
+
+	exports struct {
+		malloc, onContextCreate, onVMStart, onConfigure, onRequestHeaders, onRequestBody,
+		onResponseHeaders, onResponseBody, onHTTPCallResponse, onTick, onQueueReady,
+		onDone, onLog, onDelete api.Function
+	}
+
+	rootID        uint32
+	nextContextID uint32
+	currentID     uint32 // context of the callback in progress
+	effectiveID   uint32 // set by proxy_set_effective_context for the rest of that callback
+	streams       map[uint32]*stream
+	starting      bool // in _initialize: Envoy restricts which imports may be called
+	configuring   bool // in proxy_on_configure: the plugin configuration is readable
+	failed        error
+	after         []func() // Envoy's "after VM call" actions, run when the task ends
+	draining      bool
+	status        struct {
+		code    uint32
+		message string
+	}
+
+	calls        map[uint32]*pendingCall
+	nextCallID   uint32
+	callResponse *callResponse // during proxy_on_http_call_response
+
+	tickStop    chan struct{}
+	tickPending atomic.Bool
+
+	metricNames   map[uint32]string
+	nextMetricIDs [3]uint32
+
+	startingUp  bool // in start: warnings and errors are kept for the start error
+	startLog    []string
+	pendingDone bool // proxy_on_done answered false; waiting for proxy_done
+	done        chan struct{}
+}
+
+type vmKey struct{}
+
+func vmFrom(ctx context.Context) *vm { return ctx.Value(vmKey{}).(*vm) }
+
+func newVM(h *Host, index int) *vm {
+	v := &vm{
+		host:          h,
+		index:         index,
+		tasks:         make(chan func(), 256),
+		stopped:       make(chan struct{}),
+		streams:       map[uint32]*stream{},
+		calls:         map[uint32]*pendingCall{},
+		metricNames:   map[uint32]string{},
+		nextContextID: 1,
+		nextCallID:    1,
+		done:          make(chan struct{}),
+	}
+	v.nextMetricIDs = [3]uint32{metricCounter, metricGauge, metricHistogram}
+	v.ctx = context.WithValue(context.Background(), vmKey{}, v)
+	go v.loop()
+	return v
+}
+
+func (v *vm) loop() {
+	defer close(v.stopped)
+	for task := range v.tasks {
+		task()
+		v.drainAfter()
+	}
+}
+
+// post queues fn to run on the VM's goroutine. It must not be called from that goroutine.
+func (v *vm) post(fn func()) {
+	defer func() { _ = recover() }() // the VM was closed: the task has nothing to act on
+	v.tasks <- fn
+}
+
+// run runs fn on the VM's goroutine and waits for it (and the actions it queued).
+func (v *vm) run(fn func()) {
+	finished := make(chan struct{})
+	v.post(func() {
+		defer close(finished)
+		fn()
+		v.drainAfter()
+	})
+	select {
+	case <-finished:
+	case <-v.stopped:
+	}
+}
+
+func (v *vm) stop() {
+	v.closing.Do(func() { close(v.tasks) })
+	<-v.stopped
+}
+
+// afterCall queues an action to run once the current callback has returned, as Envoy
+// defers continue, local replies and http-call deliveries made from inside the VM.
+func (v *vm) afterCall(fn func()) { v.after = append(v.after, fn) }
+
+func (v *vm) drainAfter() {
+	if v.draining {
+		return
+	}
+	v.draining = true
+	defer func() { v.draining = false }()
+	for len(v.after) > 0 {
+		fn := v.after[0]
+		v.after = v.after[1:]
+		fn()
+	}
+}
+
+// start instantiates the module and runs Envoy's start sequence: _initialize, then the
+// root context's proxy_on_context_create, proxy_on_vm_start and proxy_on_configure.
+func (v *vm) start(compiled wazero.CompiledModule) error {
+	v.startingUp = true
+	defer func() { v.startingUp, v.startLog = false, nil }()
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions()
+	mod, err := v.host.runtime.InstantiateModule(v.ctx, compiled, cfg)
+	if err != nil {
+		return fmt.Errorf("instantiate module: %w", err)
+	}
+	v.mod = mod
+	e := &v.exports
+	e.malloc = mod.ExportedFunction("malloc")
+	if e.malloc == nil {
+		e.malloc = mod.ExportedFunction("proxy_on_memory_allocate")
+	}
+	if e.malloc == nil {
+		return errors.New("Wasm module is missing malloc function (export proxy_on_memory_allocate)")
+	}
+	for name, fn := range map[string]*api.Function{
+		"proxy_on_context_create":     &e.onContextCreate,
+		"proxy_on_vm_start":           &e.onVMStart,
+		"proxy_on_configure":          &e.onConfigure,
+		"proxy_on_request_headers":    &e.onRequestHeaders,
+		"proxy_on_request_body":       &e.onRequestBody,
+		"proxy_on_response_headers":   &e.onResponseHeaders,
+		"proxy_on_response_body":      &e.onResponseBody,
+		"proxy_on_http_call_response": &e.onHTTPCallResponse,
+		"proxy_on_tick":               &e.onTick,
+		"proxy_on_queue_ready":        &e.onQueueReady,
+		"proxy_on_done":               &e.onDone,
+		"proxy_on_log":                &e.onLog,
+		"proxy_on_delete":             &e.onDelete,
+	} {
+		*fn = mod.ExportedFunction(name)
+	}
+
+	if init := mod.ExportedFunction("_initialize"); init != nil {
+		v.starting = true
+		_, err := init.Call(v.ctx)
+		v.starting = false
+		if err != nil {
+			return fmt.Errorf("_initialize: %w", err)
+		}
+	} else if start := mod.ExportedFunction("_start"); start != nil {
+		if _, err := start.Call(v.ctx); err != nil {
+			return fmt.Errorf("_start: %w", err)
+		}
+	}
+
+	v.rootID = v.newContextID()
+	v.callback(e.onContextCreate, v.rootID, uint64(v.rootID), 0)
+	if v.failed != nil {
+		return v.startError("proxy_on_context_create")
+	}
+	if ok, called := v.callback(e.onVMStart, v.rootID, uint64(v.rootID), uint64(len(v.host.cfg.VMConfiguration))); v.failed != nil || (called && ok == 0) {
+		return v.startError("VM start (proxy_on_vm_start returned false)")
+	}
+	v.configuring = true
+	ok, called := v.callback(e.onConfigure, v.rootID, uint64(v.rootID), uint64(len(v.host.cfg.PluginConfiguration)))
+	v.configuring = false
+	if v.failed != nil || (called && ok == 0) {
+		return v.startError("plugin configuration (proxy_on_configure returned false)")
+	}
+	return nil
+}
+
+func (v *vm) startError(step string) error {
+	msg := "failed " + step
+	if v.failed != nil {
+		msg += ": " + v.failed.Error()
+	}
+	if len(v.startLog) > 0 {
+		msg += "; the module logged: " + strings.Join(v.startLog, "; ")
+	}
+	return errors.New(msg)
+}
+
+func (v *vm) newContextID() uint32 {
+	id := v.nextContextID
+	v.nextContextID++
+	return id
+}
+
+// callback calls a module export on behalf of contextID. called is false when the
+// module does not export fn or the VM has failed. A trap fails the VM, as in Envoy.
+func (v *vm) callback(fn api.Function, contextID uint32, args ...uint64) (res uint64, called bool) {
+	if fn == nil || v.failed != nil {
+		return 0, false
+	}
+	prevCurrent, prevEffective := v.currentID, v.effectiveID
+	v.currentID, v.effectiveID = contextID, 0
+	out, err := fn.Call(v.ctx, args...)
+	v.currentID, v.effectiveID = prevCurrent, prevEffective
+	if err != nil {
+		v.fail(fmt.Errorf("%s: %w", fn.Definition().ExportNames()[0], err))
+		return 0, false
+	}
+	if len(out) > 0 {
+		res = out[0]
+	}
+	return res, true
+}
+
+// fail marks the VM failed, as Envoy does after a trap: no more calls go into it, and
+// every stream on it is answered 503 (Envoy answers the stream in progress so and leaves
+// paused ones to their timeouts; failing them at once keeps tests fast and is no more
+// lenient).
+func (v *vm) fail(err error) {
+	if v.failed != nil {
+		return
+	}
+	v.failed = err
+	v.logf(LogCritical, "wasm VM %d failed: %v", v.index, err)
+	for _, s := range v.streams {
+		s.failStream()
+	}
+}
+
+// context returns the id host calls act on: the effective context if one was set and
+// still exists, else the one whose callback is running.
+func (v *vm) context() uint32 {
+	if v.effectiveID != 0 {
+		if _, ok := v.streams[v.effectiveID]; ok || v.effectiveID == v.rootID {
+			return v.effectiveID
+		}
+	}
+	return v.currentID
+}
+
+// stream returns the stream host calls act on, or nil in a root context.
+func (v *vm) stream() *stream { return v.streams[v.context()] }
+
+func (v *vm) logf(level LogLevel, format string, args ...any) {
+	v.host.log(v.index, level, fmt.Sprintf(format, args...))
+}
+
+// Memory access for host functions. Reads copy: the module's memory can move as soon
+// as it runs again.
+
+func (v *vm) read(ptr, size uint32) ([]byte, bool) {
+	b, ok := v.mod.Memory().Read(ptr, size)
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), b...), true
+}
+
+func (v *vm) readString(ptr, size uint32) (string, bool) {
+	b, ok := v.mod.Memory().Read(ptr, size)
+	return string(b), ok
+}
+
+func (v *vm) writeU32(ptr, value uint32) bool { return v.mod.Memory().WriteUint32Le(ptr, value) }
+
+func (v *vm) writeU64(ptr uint32, value uint64) bool {
+	return v.mod.Memory().WriteUint64Le(ptr, value)
+}
+
+// copyOut hands data to the module the way Envoy does: memory from the module's own
+// allocator, its address and size written at ptrPtr and sizePtr. Empty data is address 0.
+func (v *vm) copyOut(data []byte, ptrPtr, sizePtr uint32) result {
+	var addr uint32
+	if len(data) > 0 {
+		out, err := v.exports.malloc.Call(v.ctx, uint64(len(data)))
+		if err != nil {
+			panic(fmt.Errorf("module allocator: %w", err))
+		}
+		addr = uint32(out[0])
+		if addr == 0 || !v.mod.Memory().Write(addr, data) {
+			return resultInvalidMemoryAccess
+		}
+	}
+	if !v.writeU32(ptrPtr, addr) || !v.writeU32(sizePtr, uint32(len(data))) {
+		return resultInvalidMemoryAccess
+	}
+	return resultOk
+}
+
+// Ticks: one timer per VM, for the root context, as Envoy keeps one per worker.
+
+func (v *vm) setTickPeriod(period time.Duration) {
+	if v.tickStop != nil {
+		close(v.tickStop)
+		v.tickStop = nil
+	}
+	if period <= 0 {
+		return
+	}
+	stop := make(chan struct{})
+	v.tickStop = stop
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if v.tickPending.Swap(true) {
+					continue // the previous tick has not run yet: Envoy's timer does not pile up
+				}
+				v.post(func() {
+					v.tickPending.Store(false)
+					v.callback(v.exports.onTick, v.rootID, uint64(v.rootID))
+				})
+			}
+		}
+	}()
+}
+
+// shutdown runs Envoy's plugin shutdown: proxy_on_done on the root context, then
+// proxy_on_delete, at once or after the module calls proxy_done.
+func (v *vm) shutdown() {
+	v.setTickPeriod(0)
+	for _, c := range v.calls {
+		c.cancel()
+	}
+	for _, s := range v.streams {
+		s.reset()
+	}
+	res, called := v.callback(v.exports.onDone, v.rootID, uint64(v.rootID))
+	if called && res == 0 {
+		v.pendingDone = true
+		return
+	}
+	v.finishShutdown()
+}
+
+func (v *vm) finishShutdown() {
+	v.pendingDone = false
+	v.callback(v.exports.onDelete, v.rootID, uint64(v.rootID))
+	select {
+	case <-v.done:
+	default:
+		close(v.done)
+	}
+}
+
+// le32 reads a little-endian uint32 (for iovecs).
+func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
