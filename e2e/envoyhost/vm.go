@@ -348,13 +348,10 @@ func (v *vm) setTickPeriod(period time.Duration) {
 	}()
 }
 
-// shutdown runs Envoy's plugin shutdown: proxy_on_done on the root context, then
-// proxy_on_delete, at once or after the module calls proxy_done.
+// shutdown runs Envoy's plugin shutdown: streams are reset, then proxy_on_done on the
+// root context, then proxy_on_delete, at once or after the module calls proxy_done (its
+// ticks and calls keep running until then, so it can finish what it started).
 func (v *vm) shutdown() {
-	v.setTickPeriod(0)
-	for _, c := range v.calls {
-		c.cancel()
-	}
 	for _, s := range v.streams {
 		s.reset()
 	}
@@ -367,13 +364,18 @@ func (v *vm) shutdown() {
 }
 
 func (v *vm) finishShutdown() {
-	v.pendingDone = false
-	v.callback(v.exports.onDelete, v.rootID, uint64(v.rootID))
 	select {
 	case <-v.done:
+		return // already deleted
 	default:
-		close(v.done)
 	}
+	v.pendingDone = false
+	v.callback(v.exports.onDelete, v.rootID, uint64(v.rootID))
+	v.setTickPeriod(0)
+	for _, c := range v.calls {
+		c.cancel()
+	}
+	close(v.done)
 }
 
 // le32 reads a little-endian uint32 (for iovecs).
