@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// buildModule builds the filter as `make build` does, into a temporary directory.
+func buildModule(t *testing.T) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "entra-auth.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// envoyImports reads testdata/envoy-host-abi.txt: what Envoy 1.33+ gives a module.
+func envoyImports(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "envoy-host-abi.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	set := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		module, name, ok := strings.Cut(line, "\t")
+		if !ok {
+			t.Fatalf("malformed line %q", line)
+		}
+		set[module+"."+name] = true
+	}
+	return set
+}
+
+const i32 = api.ValueTypeI32
+
+// envoyCalls are the exports Envoy calls on an HTTP filter, with the ABI 0.2.1 signature
+// each must have (proxy-wasm-cpp-host checks them when it loads the module).
+var envoyCalls = map[string]struct{ params, results int }{
+	"_initialize":                 {0, 0},
+	"proxy_abi_version_0_2_1":     {0, 0},
+	"proxy_on_memory_allocate":    {1, 1},
+	"proxy_on_context_create":     {2, 0},
+	"proxy_on_vm_start":           {2, 1},
+	"proxy_on_configure":          {2, 1},
+	"proxy_on_request_headers":    {3, 1},
+	"proxy_on_request_body":       {3, 1},
+	"proxy_on_request_trailers":   {2, 1},
+	"proxy_on_response_headers":   {3, 1},
+	"proxy_on_response_body":      {3, 1},
+	"proxy_on_response_trailers":  {2, 1},
+	"proxy_on_http_call_response": {5, 0},
+	"proxy_on_tick":               {1, 0},
+	"proxy_on_queue_ready":        {2, 0},
+	"proxy_on_done":               {1, 1},
+	"proxy_on_log":                {1, 0},
+	"proxy_on_delete":             {1, 0},
+}
+
+// The module must load in Envoy 1.33+: it may import only what Envoy provides, and it
+// must export every callback Envoy calls, with the ABI's signature.
+func TestModuleFitsEnvoysABI(t *testing.T) {
+	module := buildModule(t)
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	compiled, err := r.CompileModule(ctx, module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := envoyImports(t)
+	for _, f := range compiled.ImportedFunctions() {
+		module, name, _ := f.Import()
+		if !allowed[module+"."+name] {
+			t.Errorf("the module imports %s.%s, which Envoy does not provide: it would fail to load", module, name)
+		}
+	}
+	exports := compiled.ExportedFunctions()
+	for name, want := range envoyCalls {
+		f, ok := exports[name]
+		if !ok {
+			t.Errorf("the module does not export %s", name)
+			continue
+		}
+		if !allI32(f.ParamTypes(), want.params) || !allI32(f.ResultTypes(), want.results) {
+			t.Errorf("%s has signature %v -> %v, want %d i32 -> %d i32", name, f.ParamTypes(), f.ResultTypes(), want.params, want.results)
+		}
+	}
+	if _, ok := compiled.ExportedMemories()["memory"]; !ok {
+		t.Error("the module does not export its memory")
+	}
+}
+
+func allI32(types []api.ValueType, n int) bool {
+	return len(types) == n && !slices.ContainsFunc(types, func(v api.ValueType) bool { return v != i32 })
+}
