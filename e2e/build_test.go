@@ -1,0 +1,48 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Built once for the package: the filter module and the runner binary.
+var (
+	moduleFile string
+	runnerFile string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "entra-auth-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	moduleFile = filepath.Join(dir, "entra-auth.wasm")
+	runnerFile = filepath.Join(dir, "wasmhost")
+	build := func(env []string, args ...string) {
+		cmd := exec.Command("go", append([]string{"build"}, args...)...)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %v: %v\n%s", args, err, out)
+			os.Exit(1)
+		}
+	}
+	build([]string{"GOOS=wasip1", "GOARCH=wasm"}, "-buildmode=c-shared", "-o", moduleFile, ".")
+	build(nil, "-o", runnerFile, "./e2e/cmd/wasmhost")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func readModule(tb testing.TB) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(moduleFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}

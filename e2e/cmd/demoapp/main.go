@@ -1,0 +1,68 @@
+// Command demoapp is the small application `make run` puts behind the filter: it shows
+// what reached it, above all the identity headers the filter sets.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"html/template"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>entra-auth demo app</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}td{padding:.2em .8em;vertical-align:top}
+.id{background:#e8f5e9}code{word-break:break-all}</style></head>
+<body><h1>entra-auth demo app</h1>
+<p>This application sits behind the entra-auth filter. It received <code>{{.Method}} {{.Path}}</code>.</p>
+<h2>Identity headers from the filter</h2>
+{{if .Identity}}<table>{{range .Identity}}<tr class="id"><td>{{.Name}}</td><td><code>{{.Value}}</code></td></tr>{{end}}</table>
+{{else}}<p>None: nobody is signed in (client-sent copies are always removed by the filter).</p>{{end}}
+<h2>All request headers</h2>
+<table>{{range .Headers}}<tr><td>{{.Name}}</td><td><code>{{.Value}}</code></td></tr>{{end}}</table>
+</body></html>
+`))
+
+type header struct{ Name, Value string }
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:3000", "`address` to serve on")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demoapp: listen on %s: %v (choose another address with -listen)\n", *listen, err)
+		os.Exit(1)
+	}
+	fmt.Printf("demo app listening on %s\n", ln.Addr())
+	srv := &http.Server{Handler: http.HandlerFunc(serve), ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.Serve(ln))
+}
+
+func serve(w http.ResponseWriter, r *http.Request) {
+	data := struct {
+		Method, Path      string
+		Identity, Headers []header
+	}{Method: r.Method, Path: r.URL.RequestURI()}
+	names := make([]string, 0, len(r.Header))
+	for name := range r.Header {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		h := header{strings.ToLower(name), strings.Join(r.Header[name], ", ")}
+		data.Headers = append(data.Headers, h)
+		if strings.HasPrefix(h.Name, "x-auth-request-") {
+			data.Identity = append(data.Identity, h)
+		}
+	}
+	w.Header().Set("content-type", "text/html; charset=utf-8")
+	if err := page.Execute(w, data); err != nil {
+		log.Printf("demoapp: %v", err)
+	}
+}

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// runner is the wasmhost process.
+type runner struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr *lockedBuffer
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor reports whether the output comes to contain substr within a few seconds.
+func (b *lockedBuffer) waitFor(substr string) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(b.String(), substr) {
+			return true
+		}
+	}
+	return false
+}
+
+// startRunner starts wasmhost with args and waits for its "listening on" line.
+func startRunner(t *testing.T, args ...string) *runner {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, runnerFile, append([]string{"-wasm", moduleFile, "-listen", "127.0.0.1:0"}, args...)...)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cancel()
+			<-done
+		}
+		cancel()
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	select {
+	case line, ok := <-lines:
+		if !ok || !strings.HasPrefix(line, "listening on ") {
+			t.Fatalf("runner said %q; stderr:\n%s", line, stderr)
+		}
+		go func() {
+			for range lines {
+			}
+		}()
+		return &runner{cmd: cmd, addr: strings.TrimPrefix(line, "listening on "), stderr: stderr}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("runner did not start; stderr:\n%s", stderr)
+	}
+	return nil
+}
+
+type seen struct {
+	Path    string              `json:"path"`
+	Headers map[string][]string `json:"headers"`
+	Body    string              `json:"body"`
+}
+
+func echoUpstream(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h := map[string][]string{}
+		for k, v := range r.Header {
+			h[strings.ToLower(k)] = v
+		}
+		w.Header().Set("content-type", "application/json")
+		json.NewEncoder(w).Encode(seen{r.URL.RequestURI(), h, string(body)})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The built module runs in the runner (a separate process) in front of a real upstream:
+// requests go through, and identity headers a client forges never reach the upstream.
+func TestRunnerProxiesThroughTheFilter(t *testing.T) {
+	upstream := echoUpstream(t)
+	config := filepath.Join(t.TempDir(), "plugin.json")
+	os.WriteFile(config, []byte(`{"tenant_id": "contoso"}`), 0o600)
+	r := startRunner(t, "-config", config, "-upstream", upstream.URL, "-concurrency", "2")
+
+	cases := []struct {
+		name, method, path, body string
+		headers                  [][2]string
+	}{
+		{"get", "GET", "/app/page?x=1", "", [][2]string{{"Accept", "text/html"}}},
+		{"post", "POST", "/api/items", `{"name":"x"}`, [][2]string{{"Content-Type", "application/json"}}},
+		{"forged identity", "GET", "/admin", "", [][2]string{
+			{"X-Auth-Request-User", "admin@contoso.com"}, {"X-Auth-Request-Groups", "admins"}, {"x-auth-request-oid", "0000"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, "http://"+r.addr+tc.path, strings.NewReader(tc.body))
+			for _, h := range tc.headers {
+				req.Header.Add(h[0], h[1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got seen
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("status %d, %v", resp.StatusCode, err)
+			}
+			if got.Path != tc.path || got.Body != tc.body {
+				t.Errorf("upstream saw %s %q", got.Path, got.Body)
+			}
+			for name := range got.Headers {
+				if strings.HasPrefix(name, "x-auth-request-") {
+					t.Errorf("forged %s reached the upstream", name)
+				}
+			}
+			for _, h := range tc.headers {
+				name := strings.ToLower(h[0])
+				if !strings.HasPrefix(name, "x-auth-request-") && got.Headers[name] == nil {
+					t.Errorf("%s was lost", name)
+				}
+			}
+		})
+	}
+	if !r.stderr.waitFor("configuration keys: [tenant_id]") {
+		t.Errorf("no start-up log line; stderr:\n%s", r.stderr)
+	}
+}
+
+func TestRunnerExitsWithTheFiltersErrorOnBadConfiguration(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "plugin.json")
+	os.WriteFile(config, []byte(`{"tenant_id": `), 0o600)
+	cmd := exec.Command(runnerFile, "-wasm", moduleFile, "-config", config, "-listen", "127.0.0.1:0", "-upstream", "http://127.0.0.1:1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "not valid JSON") || strings.Contains(stdout.String(), "listening") {
+		t.Errorf("stdout %q\nstderr %q", stdout.String(), stderr.String())
+	}
+}
+
+func TestRunnerRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-upstream", "http://127.0.0.1:1", "-cluster", "noequals"}, "NAME=VALUE"},
+		{[]string{"-upstream", "http://127.0.0.1:1", "-cluster", "entra=https://login.example/some/path"}, "cluster \"entra\""},
+		{[]string{"-upstream", "ftp://x"}, "upstream"},
+		{[]string{}, "-upstream are required"},
+		{[]string{"-upstream", "http://127.0.0.1:1", "-log-level", "loud"}, "-log-level"},
+	} {
+		cmd := exec.Command(runnerFile, append([]string{"-wasm", moduleFile, "-listen", "127.0.0.1:0"}, tc.args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: err %v, output %q; want it to mention %q", tc.args, err, out, tc.want)
+		}
+	}
+}
