@@ -255,6 +255,3 @@ func writeLog(w io.Writer, l Log) {
 	}
 	fmt.Fprintf(w, "[%s][%s][wasm] %s: %s\n", l.Time.Format("2006-01-02 15:04:05.000"), l.Level, who, l.Message)
 }
-
-// WriteLog is the default log format, for callers that wrap Config.Log.
-func WriteLog(w io.Writer, l Log) { writeLog(w, l) }

@@ -181,6 +181,18 @@ func do(t *testing.T, c *http.Client, method, url, body string, headers ...strin
 	return r
 }
 
+// waitShared polls a shared-data key, through the probe, until ok accepts its value.
+func (h *harness) waitShared(t *testing.T, key string, ok func(string) bool) bool {
+	t.Helper()
+	c := newConn()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok(do(t, c, "GET", h.url+"/probe/shared?op=get&key="+key, "").str("value")) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r answer) echo(t *testing.T) echoed {
 	t.Helper()
 	var e echoed
@@ -525,14 +537,9 @@ func TestSharedQueueSignalsTheRegisteringVM(t *testing.T) {
 	if r.str("enqueue") != "ok" || r.str("missing") != "not found" {
 		t.Fatalf("queue: %s", r.body)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if v := do(t, c, "GET", h.url+"/probe/shared?op=get&key=queue-last", "").str("value"); strings.HasPrefix(v, "hello@vm-") {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !h.waitShared(t, "queue-last", func(v string) bool { return strings.HasPrefix(v, "hello@vm-") }) {
+		t.Fatal("proxy_on_queue_ready never dequeued the item")
 	}
-	t.Fatal("proxy_on_queue_ready never dequeued the item")
 }
 
 func TestMetrics(t *testing.T) {
@@ -714,14 +721,9 @@ func TestCloseStreamResetsTheConnection(t *testing.T) {
 func TestStreamContextEnds(t *testing.T) {
 	h := startProbe(t, nil)
 	do(t, nil, "GET", h.url+"/hello", "")
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		if v := do(t, nil, "GET", h.url+"/probe/shared?op=get&key=last-done", "").str("value"); strings.HasSuffix(v, " /hello") {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !h.waitShared(t, "last-done", func(v string) bool { return strings.HasSuffix(v, " /hello") }) {
+		t.Fatal("proxy_on_log never ran for the finished stream")
 	}
-	t.Fatal("proxy_on_log never ran for the finished stream")
 }
 
 func TestConnectionsStayOnTheirWorker(t *testing.T) {

@@ -32,24 +32,17 @@ func i32s(n int) []api.ValueType {
 // provided is the set of "module.name" imports the host provides: Envoy 1.33's, no more.
 var provided = func() map[string]bool {
 	m := map[string]bool{}
-	for _, f := range append(envFuncs(), wasiFuncs()...) {
+	for _, f := range hostFuncs() {
 		m[f.module+"."+f.name] = true
 	}
 	return m
 }()
 
-// ProvidedImports lists the imports the host provides, as "module<TAB>name" lines.
-func ProvidedImports() []string {
-	var out []string
-	for _, f := range append(envFuncs(), wasiFuncs()...) {
-		out = append(out, f.module+"\t"+f.name)
-	}
-	return out
-}
+func hostFuncs() []hostFunc { return append(envFuncs(), wasiFuncs()...) }
 
 func (h *Host) instantiateHostModules(ctx context.Context) error {
 	byModule := map[string][]hostFunc{}
-	for _, f := range append(envFuncs(), wasiFuncs()...) {
+	for _, f := range hostFuncs() {
 		byModule[f.module] = append(byModule[f.module], f)
 	}
 	for module, funcs := range byModule {
@@ -309,26 +302,19 @@ func mutateHeaders(v *vm, s []uint64, change func(h *headerMap) result) {
 	ret(s, change(h))
 }
 
-func hostAddHeaderMapValue(v *vm, s []uint64) {
-	mutateHeaders(v, s, func(h *headerMap) result {
-		key, ok1 := v.readString(u32(s[1]), u32(s[2]))
-		value, ok2 := v.readString(u32(s[3]), u32(s[4]))
-		if !ok1 || !ok2 {
-			return resultInvalidMemoryAccess
-		}
-		h.add(key, value)
-		return resultOk
-	})
-}
+func hostAddHeaderMapValue(v *vm, s []uint64) { writeHeader(v, s, (*headerMap).add) }
 
-func hostReplaceHeaderMapValue(v *vm, s []uint64) {
+func hostReplaceHeaderMapValue(v *vm, s []uint64) { writeHeader(v, s, (*headerMap).replace) }
+
+// writeHeader reads the key and value of an add or replace and applies it.
+func writeHeader(v *vm, s []uint64, apply func(h *headerMap, key, value string)) {
 	mutateHeaders(v, s, func(h *headerMap) result {
 		key, ok1 := v.readString(u32(s[1]), u32(s[2]))
 		value, ok2 := v.readString(u32(s[3]), u32(s[4]))
 		if !ok1 || !ok2 {
 			return resultInvalidMemoryAccess
 		}
-		h.replace(key, value)
+		apply(h, key, value)
 		return resultOk
 	})
 }

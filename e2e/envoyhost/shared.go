@@ -180,15 +180,17 @@ func hostEnqueue(v *vm, s []uint64) {
 	q := &v.host.queues
 	q.mu.Lock()
 	queue, found := q.queues[token]
+	var owner *vm
+	var context uint32
 	if found {
 		queue.items = append(queue.items, value)
+		owner, context = queue.owner, queue.context
 	}
 	q.mu.Unlock()
 	if !found {
 		ret(s, resultNotFound)
 		return
 	}
-	owner, context := queue.owner, queue.context
 	notify := func() { owner.callback(owner.exports.onQueueReady, context, uint64(context), uint64(token)) }
 	if owner == v {
 		v.afterCall(notify) // Envoy posts to the owning thread; on this one, after this call

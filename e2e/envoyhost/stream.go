@@ -180,10 +180,7 @@ func (s *stream) responseHeaders(headers headerMap, hasData bool) {
 	}
 	switch {
 	case !called || res == actionContinue:
-		s.passResponseHeaders()
-		if !hasData {
-			s.endResponse()
-		}
+		s.releaseResponse()
 	case res == 3 || res == 4:
 		s.resp.stop = stoppedAll
 	default:
@@ -209,12 +206,7 @@ func (s *stream) responseData(chunk []byte, eos bool) {
 	}
 	switch {
 	case !called || res == actionContinue:
-		s.resp.stop = flowing
-		s.passResponseHeaders()
-		s.flushResponseBody()
-		if s.resp.eos {
-			s.endResponse()
-		}
+		s.releaseResponse()
 	case res == 3:
 		s.resp.body, s.resp.stop = nil, stoppedData
 	default:
@@ -236,17 +228,20 @@ func (s *stream) continueResponse() {
 			s.responseData(held, s.resp.eos)
 			return
 		}
-		s.passResponseHeaders()
-		if s.resp.eos {
-			s.endResponse()
-		}
+		s.releaseResponse()
 	case stoppedHeaders, stoppedData:
-		s.resp.stop = flowing
-		s.passResponseHeaders()
-		s.flushResponseBody()
-		if s.resp.eos {
-			s.endResponse()
-		}
+		s.releaseResponse()
+	}
+}
+
+// releaseResponse lets what the filter holds go to the client: headers, body, and the
+// end of the response if the last data has arrived.
+func (s *stream) releaseResponse() {
+	s.resp.stop = flowing
+	s.passResponseHeaders()
+	s.flushResponseBody()
+	if s.resp.eos {
+		s.endResponse()
 	}
 }
 

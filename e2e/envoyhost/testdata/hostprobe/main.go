@@ -174,8 +174,8 @@ func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 
 type stream struct {
 	types.DefaultHttpContext
-	plugin *plugin
-	id     uint32
+	plugin  *plugin
+	id      uint32
 	path    string
 	query   url.Values
 	resumed bool
