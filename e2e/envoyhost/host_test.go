@@ -614,6 +614,8 @@ func TestPluginStartFailureCarriesTheModulesWords(t *testing.T) {
 	}{
 		{"plugin", Config{PluginConfiguration: []byte(`{"fail_start": true}`)}, []string{"proxy_on_configure returned false", "told to fail: fail_start is true"}},
 		{"vm", Config{VMConfiguration: []byte(`{"fail_vm_start": true}`)}, []string{"proxy_on_vm_start returned false"}},
+		// The Go runtime prints a panic to stderr in pieces; the error has it whole.
+		{"panic", Config{PluginConfiguration: []byte(`{"panic_start": true}`)}, []string{"proxy_on_configure", "panic: probe: told to panic at start\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg

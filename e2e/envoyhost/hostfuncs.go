@@ -177,12 +177,28 @@ func hostLog(v *vm, s []uint64) {
 	ret(s, resultOk)
 }
 
-// moduleLog records a line the module wrote (proxy_log or stdout/stderr).
+// moduleLog records a line the module wrote with proxy_log.
 func (v *vm) moduleLog(level LogLevel, msg string) {
 	if v.startingUp && level >= LogWarn {
 		v.startLog = append(v.startLog, msg)
+		v.startLogOpen = false
 	}
 	v.host.log(v.index, level, msg)
+}
+
+// streamLog records what the module wrote to stdout or stderr. Envoy logs each write as
+// a line; for the start error, writes that do not end a line (the Go runtime prints a
+// panic in pieces) are joined back together.
+func (v *vm) streamLog(level LogLevel, written string) {
+	if v.startingUp && level >= LogWarn {
+		if v.startLogOpen && len(v.startLog) > 0 {
+			v.startLog[len(v.startLog)-1] += written
+		} else {
+			v.startLog = append(v.startLog, written)
+		}
+		v.startLogOpen = !strings.HasSuffix(written, "\n")
+	}
+	v.host.log(v.index, level, strings.TrimSuffix(written, "\n"))
 }
 
 func hostSendLocalResponse(v *vm, s []uint64) {

@@ -58,10 +58,11 @@ type vm struct {
 	metricNames   map[uint32]string
 	nextMetricIDs [3]uint32
 
-	startingUp  bool // in start: warnings and errors are kept for the start error
-	startLog    []string
-	pendingDone bool // proxy_on_done answered false; waiting for proxy_done
-	done        chan struct{}
+	startingUp   bool // in start: warnings and errors are kept for the start error
+	startLog     []string
+	startLogOpen bool // the last startLog entry is a stderr write that did not end its line
+	pendingDone  bool // proxy_on_done answered false; waiting for proxy_done
+	done         chan struct{}
 }
 
 type vmKey struct{}
@@ -210,7 +211,7 @@ func (v *vm) startError(step string) error {
 		msg += ": " + v.failed.Error()
 	}
 	if len(v.startLog) > 0 {
-		msg += "; the module logged: " + strings.Join(v.startLog, "; ")
+		msg += "; the module logged: " + strings.TrimSpace(strings.Join(v.startLog, "\n"))
 	}
 	return errors.New(msg)
 }

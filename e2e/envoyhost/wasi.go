@@ -94,7 +94,7 @@ func wasiFdWrite(v *vm, s []uint64) {
 	}
 	written := msg.Len()
 	if written > 0 {
-		v.moduleLog(level, strings.TrimSuffix(msg.String(), "\n"))
+		v.streamLog(level, msg.String())
 	}
 	if !v.writeU32(nwritten, uint32(written)) {
 		s[0] = errnoFault

@@ -102,6 +102,9 @@ func (p *plugin) OnPluginStart(size int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.config = gjson.ParseBytes(raw)
+	if p.config.Get("panic_start").Bool() {
+		panic("probe: told to panic at start")
+	}
 	if p.config.Get("fail_start").Bool() {
 		proxywasm.LogCritical("probe: told to fail: fail_start is true")
 		return types.OnPluginStartStatusFailed
