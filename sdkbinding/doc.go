@@ -22,9 +22,11 @@
 //
 // # How it works
 //
-//   - exports_wasip1.go declares every ABI 0.2.1 callback with //go:wasmexport and
-//     forwards it to the SDK's own handler (internal.ProxyOnRequestHeaders and friends,
-//     reached with //go:linkname; the module version is frozen, so the names do not move).
+//   - exports_wasip1.go declares with //go:wasmexport every ABI 0.2.1 callback the SDK
+//     handles (all but the gRPC and foreign-function ones, which v0.24.0 does not
+//     support), plus proxy_abi_version_0_2_1, and forwards each to the SDK's own handler
+//     (internal.ProxyOnRequestHeaders and friends, reached with //go:linkname; the module
+//     version is frozen, so the names do not move).
 //   - imports_wasip1.go declares Envoy's host functions with //go:wasmimport, with the
 //     ABI's 32-bit sizes and addresses.
 //   - host_wasip1.go implements the SDK's host interface on top of those imports and

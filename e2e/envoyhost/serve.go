@@ -81,9 +81,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			case evEnd:
 				return
 			case evReset:
-				cancelUpstream()
-				v.post(s.destroy)
-				panic(http.ErrAbortHandler)
+				panic(http.ErrAbortHandler) // the deferred calls still end the upstream and the context
 			}
 		}
 	}
