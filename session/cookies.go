@@ -1,0 +1,152 @@
+package session
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Jar holds the cookies of one request: the first value of each name.
+type Jar map[string]string
+
+// ParseCookies reads Cookie header values (HTTP/2 may split them over several headers)
+// into a Jar, keeping the first value of each name and reading at most maxCookies pairs,
+// so that a request with thousands of cookies costs no more than one with a few.
+// Malformed pairs are skipped.
+func ParseCookies(headers []string, maxCookies int) Jar {
+	jar := Jar{}
+	n := 0
+	for _, h := range headers {
+		for h != "" && n < maxCookies {
+			var pair string
+			pair, h, _ = strings.Cut(h, ";")
+			name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || name == "" {
+				continue
+			}
+			n++
+			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = value[1 : len(value)-1]
+			}
+			if _, seen := jar[name]; !seen {
+				jar[name] = value
+			}
+		}
+	}
+	return jar
+}
+
+// Cookie is a name and value to set.
+type Cookie struct{ Name, Value string }
+
+// chunkName is the name of chunk i of the cookie called name: name, name.1, name.2, ...
+func chunkName(name string, i int) string {
+	if i == 0 {
+		return name
+	}
+	return name + "." + strconv.Itoa(i)
+}
+
+// Split cuts value into cookies whose values are at most maxValue bytes: name, name.1,
+// name.2, and so on. When there is more than one, the first value starts with the count
+// and a dot ("3.…"), which base64url text never contains, so Join knows how many to read.
+// It fails with ErrTooLarge beyond maxChunks cookies.
+func Split(name, value string, maxValue, maxChunks int) ([]Cookie, error) {
+	if len(value) <= maxValue {
+		return []Cookie{{name, value}}, nil
+	}
+	// The count prefix takes room in the first chunk: at most "99." for 99 chunks.
+	n := (len(value) + 3 + maxValue - 1) / maxValue
+	if n > maxChunks || n > 99 {
+		return nil, fmt.Errorf("%w: %d bytes need %d cookies, the limit is %d", ErrTooLarge, len(value), n, maxChunks)
+	}
+	prefix := strconv.Itoa(n) + "."
+	cookies := make([]Cookie, 0, n)
+	first := maxValue - len(prefix)
+	cookies = append(cookies, Cookie{name, prefix + value[:first]})
+	for rest, i := value[first:], 1; rest != ""; i++ {
+		size := min(maxValue, len(rest))
+		cookies = append(cookies, Cookie{chunkName(name, i), rest[:size]})
+		rest = rest[size:]
+	}
+	return cookies, nil
+}
+
+// Join reassembles what Split made from the jar. found is false when the cookie is
+// absent; an incomplete or malformed set is ErrInvalid. At most maxChunks are read.
+func Join(jar Jar, name string, maxChunks int) (value string, found bool, err error) {
+	first, ok := jar[name]
+	if !ok {
+		return "", false, nil
+	}
+	count, rest, chunked := strings.Cut(first, ".")
+	if !chunked {
+		return first, true, nil
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 2 || n > maxChunks {
+		return "", true, fmt.Errorf("%w: bad chunk count %q", ErrInvalid, count)
+	}
+	var b strings.Builder
+	b.WriteString(rest)
+	for i := 1; i < n; i++ {
+		part, ok := jar[chunkName(name, i)]
+		if !ok {
+			return "", true, fmt.Errorf("%w: chunk %d of %d is missing", ErrInvalid, i, n)
+		}
+		b.WriteString(part)
+	}
+	return b.String(), true, nil
+}
+
+// Present lists the cookies of the jar that belong to the cookie called name (its chunks
+// up to maxChunks), so that stale ones can be cleared.
+func Present(jar Jar, name string, maxChunks int) []string {
+	var names []string
+	for i := 0; i < maxChunks; i++ {
+		if _, ok := jar[chunkName(name, i)]; ok {
+			names = append(names, chunkName(name, i))
+		}
+	}
+	return names
+}
+
+// Attributes are the Set-Cookie attributes entra-auth uses. Path is always / and
+// HttpOnly always set.
+type Attributes struct {
+	// Domain, when set, shares the cookie with subdomains; it rules out the __Host- prefix.
+	Domain string
+	// Secure restricts the cookie to HTTPS. Required by the __Host- and __Secure- prefixes.
+	Secure bool
+	// SameSite is Lax, Strict or None.
+	SameSite string
+}
+
+// Set returns a Set-Cookie header value for c that lives maxAge seconds.
+func (a Attributes) Set(c Cookie, maxAge int) string {
+	var b strings.Builder
+	b.Grow(len(c.Name) + len(c.Value) + 80)
+	b.WriteString(c.Name)
+	b.WriteByte('=')
+	b.WriteString(c.Value)
+	b.WriteString("; Path=/; Max-Age=")
+	b.WriteString(strconv.Itoa(maxAge))
+	if a.Domain != "" {
+		b.WriteString("; Domain=")
+		b.WriteString(a.Domain)
+	}
+	if a.Secure {
+		b.WriteString("; Secure")
+	}
+	b.WriteString("; HttpOnly")
+	if a.SameSite != "" {
+		b.WriteString("; SameSite=")
+		b.WriteString(a.SameSite)
+	}
+	return b.String()
+}
+
+// Clear returns a Set-Cookie header value that deletes the cookie called name.
+func (a Attributes) Clear(name string) string {
+	return a.Set(Cookie{Name: name}, 0)
+}

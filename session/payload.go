@@ -1,0 +1,238 @@
+package session
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Session is what a signed-in browser carries, sealed: who the user is, for the identity
+// headers and /.auth/me, and how long the session lasts. It holds no token.
+type Session struct {
+	Issuer, Subject, ObjectID, TenantID string
+	// Username is preferred_username, else upn, else email.
+	Username, Email, Name string
+	Groups, Roles         []string
+	// LoginHint is the ID token's login_hint, for a quiet logout.
+	LoginHint string
+	// IssuedAt is when the user signed in; Expires ends the session whatever happens.
+	IssuedAt, Expires time.Time
+}
+
+// Expired reports whether the session is over at now.
+func (s *Session) Expired(now time.Time) bool { return !now.Before(s.Expires) }
+
+// SignIn is the state of one sign-in in progress, sealed in a short-lived cookie named
+// after its state, so that several tabs can sign in at once.
+type SignIn struct {
+	State, Nonce, CodeVerifier string
+	// ReturnTo is the same-origin path to go back to after sign-in.
+	ReturnTo string
+	// RedirectURI is the redirect_uri sent to the authorize endpoint; the token request
+	// must repeat it.
+	RedirectURI string
+	Expires     time.Time
+}
+
+// The payload format: a version byte, then fields as (tag, uvarint length, bytes) for
+// text and (tag, varint) for numbers such as Unix times; a number's tag has the high bit
+// set, so every field can be skipped without knowing it. Decoders skip unknown tags, so
+// fields can be added without a new version; a removed field's tag is never reused.
+const payloadV1 = 1
+
+const (
+	tagIssuer byte = iota + 1
+	tagSubject
+	tagObjectID
+	tagTenantID
+	tagUsername
+	tagEmail
+	tagName
+	tagGroup
+	tagRole
+	tagLoginHint
+	tagState
+	tagNonce
+	tagCodeVerifier
+	tagReturnTo
+	tagRedirectURI
+)
+
+const (
+	numberTag   byte = 0x80
+	tagIssuedAt      = numberTag | 1
+	tagExpires       = numberTag | 2
+)
+
+// maxListItems bounds repeated fields (groups, roles) when decoding.
+const maxListItems = 1000
+
+// Marshal encodes the session.
+func (s *Session) Marshal() []byte {
+	b := make([]byte, 0, 128+len(s.Groups)*40)
+	b = append(b, payloadV1)
+	b = appendText(b, tagIssuer, s.Issuer)
+	b = appendText(b, tagSubject, s.Subject)
+	b = appendText(b, tagObjectID, s.ObjectID)
+	b = appendText(b, tagTenantID, s.TenantID)
+	b = appendText(b, tagUsername, s.Username)
+	b = appendText(b, tagEmail, s.Email)
+	b = appendText(b, tagName, s.Name)
+	for _, g := range s.Groups {
+		b = appendField(b, tagGroup, g)
+	}
+	for _, r := range s.Roles {
+		b = appendField(b, tagRole, r)
+	}
+	b = appendText(b, tagLoginHint, s.LoginHint)
+	b = appendTime(b, tagIssuedAt, s.IssuedAt)
+	b = appendTime(b, tagExpires, s.Expires)
+	return b
+}
+
+// UnmarshalSession decodes what Marshal encoded. A session without an expiry is invalid.
+func UnmarshalSession(b []byte) (*Session, error) {
+	s := &Session{}
+	var groups, roles int
+	err := decode(b, func(tag byte, text string, n int64) error {
+		switch tag {
+		case tagIssuer:
+			s.Issuer = text
+		case tagSubject:
+			s.Subject = text
+		case tagObjectID:
+			s.ObjectID = text
+		case tagTenantID:
+			s.TenantID = text
+		case tagUsername:
+			s.Username = text
+		case tagEmail:
+			s.Email = text
+		case tagName:
+			s.Name = text
+		case tagGroup:
+			if groups++; groups > maxListItems {
+				return fmt.Errorf("%w: too many groups", ErrInvalid)
+			}
+			s.Groups = append(s.Groups, text)
+		case tagRole:
+			if roles++; roles > maxListItems {
+				return fmt.Errorf("%w: too many roles", ErrInvalid)
+			}
+			s.Roles = append(s.Roles, text)
+		case tagLoginHint:
+			s.LoginHint = text
+		case tagIssuedAt:
+			s.IssuedAt = time.Unix(n, 0)
+		case tagExpires:
+			s.Expires = time.Unix(n, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.Expires.IsZero() || s.Subject == "" {
+		return nil, fmt.Errorf("%w: session without subject or expiry", ErrInvalid)
+	}
+	return s, nil
+}
+
+// Marshal encodes the sign-in state.
+func (s *SignIn) Marshal() []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, payloadV1)
+	b = appendText(b, tagState, s.State)
+	b = appendText(b, tagNonce, s.Nonce)
+	b = appendText(b, tagCodeVerifier, s.CodeVerifier)
+	b = appendText(b, tagReturnTo, s.ReturnTo)
+	b = appendText(b, tagRedirectURI, s.RedirectURI)
+	b = appendTime(b, tagExpires, s.Expires)
+	return b
+}
+
+// UnmarshalSignIn decodes what SignIn.Marshal encoded.
+func UnmarshalSignIn(b []byte) (*SignIn, error) {
+	s := &SignIn{}
+	err := decode(b, func(tag byte, text string, n int64) error {
+		switch tag {
+		case tagState:
+			s.State = text
+		case tagNonce:
+			s.Nonce = text
+		case tagCodeVerifier:
+			s.CodeVerifier = text
+		case tagReturnTo:
+			s.ReturnTo = text
+		case tagRedirectURI:
+			s.RedirectURI = text
+		case tagExpires:
+			s.Expires = time.Unix(n, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.State == "" || s.Nonce == "" || s.CodeVerifier == "" || s.Expires.IsZero() {
+		return nil, fmt.Errorf("%w: incomplete sign-in state", ErrInvalid)
+	}
+	return s, nil
+}
+
+func isNumber(tag byte) bool { return tag&numberTag != 0 }
+
+func appendField(b []byte, tag byte, s string) []byte {
+	b = append(b, tag)
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendText leaves out empty text: absent and empty decode the same.
+func appendText(b []byte, tag byte, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendField(b, tag, s)
+}
+
+func appendTime(b []byte, tag byte, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	b = append(b, tag)
+	return binary.AppendVarint(b, t.Unix())
+}
+
+// decode walks the fields of a payload, bounds-checking every length.
+func decode(b []byte, field func(tag byte, text string, n int64) error) error {
+	if len(b) == 0 || b[0] != payloadV1 {
+		return fmt.Errorf("%w: unknown payload version", ErrInvalid)
+	}
+	b = b[1:]
+	for len(b) > 0 {
+		tag := b[0]
+		b = b[1:]
+		if isNumber(tag) {
+			n, size := binary.Varint(b)
+			if size <= 0 {
+				return fmt.Errorf("%w: bad number field", ErrInvalid)
+			}
+			b = b[size:]
+			if err := field(tag, "", n); err != nil {
+				return err
+			}
+			continue
+		}
+		length, size := binary.Uvarint(b)
+		if size <= 0 || length > uint64(len(b)-size) {
+			return fmt.Errorf("%w: bad field length", ErrInvalid)
+		}
+		text := string(b[size : size+int(length)])
+		b = b[size+int(length):]
+		if err := field(tag, text, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package session
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newKey(t testing.TB) []byte {
+	t.Helper()
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newCodec(t testing.TB, keys ...[]byte) *Codec {
+	t.Helper()
+	c, err := NewCodec(keys, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNewCodecRefusesBadSecrets(t *testing.T) {
+	k := newKey(t)
+	for name, keys := range map[string][][]byte{
+		"none":      nil,
+		"too short": {make([]byte, 16)},
+		"too long":  {make([]byte, 33)},
+		"repeated":  {k, newKey(t), k},
+	} {
+		if _, err := NewCodec(keys, rand.Reader); !errors.Is(err, ErrKey) {
+			t.Errorf("%s: err %v, want ErrKey", name, err)
+		}
+	}
+}
+
+func TestSealOpen(t *testing.T) {
+	oldKey, newKey1, foreign := newKey(t), newKey(t), newKey(t)
+	current := newCodec(t, newKey1, oldKey) // rotated: new key first, old still opens
+	before := newCodec(t, oldKey)
+	stranger := newCodec(t, foreign)
+	plain := []byte("the payload")
+	sealed, err := current.Seal("__Host-entra-auth", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedBefore, _ := before.Seal("__Host-entra-auth", plain)
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	cases := []struct {
+		name, purpose, text string
+		codec               *Codec
+		ok                  bool
+	}{
+		{"round trip", "__Host-entra-auth", sealed, current, true},
+		{"sealed before rotation", "__Host-entra-auth", sealedBefore, current, true},
+		{"new key unknown to an old proxy", "__Host-entra-auth", sealed, before, false},
+		{"foreign key", "__Host-entra-auth", sealed, stranger, false},
+		{"another cookie's value", "__Host-entra-auth-state", sealed, current, false},
+		{"tampered ciphertext", "__Host-entra-auth", flip(sealed, len(sealed)-5), current, false},
+		{"tampered nonce", "__Host-entra-auth", flip(sealed, 10), current, false},
+		{"truncated", "__Host-entra-auth", sealed[:len(sealed)-3], current, false},
+		{"shorter than the overhead", "__Host-entra-auth", sealed[:20], current, false},
+		{"not base64url", "__Host-entra-auth", sealed[:10] + "!" + sealed[11:], current, false},
+		{"empty", "__Host-entra-auth", "", current, false},
+		{"huge", "__Host-entra-auth", strings.Repeat("A", MaxSealedSize+1), current, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.codec.Open(tc.purpose, tc.text)
+			if tc.ok {
+				if err != nil || !bytes.Equal(got, plain) {
+					t.Fatalf("Open = %q, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestSealUsesAFreshNonceEachTime(t *testing.T) {
+	c := newCodec(t, newKey(t))
+	a, _ := c.Seal("c", []byte("same"))
+	b, _ := c.Seal("c", []byte("same"))
+	if a == b {
+		t.Fatal("two seals of the same value are equal: nonce reused")
+	}
+}
+
+func TestSessionPayloadRoundTrip(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s := &Session{
+		Issuer: "https://login.microsoftonline.com/t/v2.0", Subject: "sub", ObjectID: "oid", TenantID: "tid",
+		Username: "ada@contoso.com", Email: "ada@contoso.com", Name: "Ada Lovelace",
+		Groups: []string{"g1", "g2"}, Roles: []string{"Admin"}, LoginHint: "hint",
+		IssuedAt: now, Expires: now.Add(8 * time.Hour),
+	}
+	got, err := UnmarshalSession(s.Marshal())
+	if err != nil || !reflect.DeepEqual(got, s) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if s.Expired(now.Add(8*time.Hour-time.Second)) || !s.Expired(now.Add(8*time.Hour)) {
+		t.Error("Expired is off by one")
+	}
+}
+
+func TestSignInPayloadRoundTrip(t *testing.T) {
+	s := &SignIn{State: "st", Nonce: "n", CodeVerifier: "v", ReturnTo: "/x?y=1", RedirectURI: "https://app/.auth/callback", Expires: time.Unix(1_800_000_000, 0)}
+	got, err := UnmarshalSignIn(s.Marshal())
+	if err != nil || !reflect.DeepEqual(got, s) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+}
+
+func TestUnmarshalRefusesMalformedPayloads(t *testing.T) {
+	valid := (&Session{Subject: "s", Expires: time.Unix(1, 0)}).Marshal()
+	for name, b := range map[string][]byte{
+		"empty":              {},
+		"wrong version":      append([]byte{9}, valid[1:]...),
+		"length past end":    {payloadV1, tagSubject, 50, 'a'},
+		"bad number":         {payloadV1, tagExpires, 0x80},
+		"no expiry":          (&Session{Subject: "s"}).Marshal(),
+		"no subject":         (&Session{Expires: time.Unix(1, 0)}).Marshal(),
+		"truncated varint":   {payloadV1, tagSubject, 0xff},
+		"signin as session":  (&SignIn{State: "s", Nonce: "n", CodeVerifier: "v", Expires: time.Unix(1, 0)}).Marshal(),
+		"too many groups":    append(valid, bytes.Repeat([]byte{tagGroup, 1, 'g'}, maxListItems+1)...),
+		"huge length prefix": {payloadV1, tagName, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	} {
+		if _, err := UnmarshalSession(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err %v, want ErrInvalid", name, err)
+		}
+	}
+	// Unknown fields (text or number) from a newer version are skipped.
+	newer := append(valid, 0x7e, 2, 'h', 'i', numberTag|0x33, 4)
+	if _, err := UnmarshalSession(newer); err != nil {
+		t.Errorf("unknown fields: %v", err)
+	}
+}
+
+func TestSplitJoin(t *testing.T) {
+	long := strings.Repeat("abcdefghij", 1000) // 10,000 bytes
+	cases := []struct {
+		name       string
+		value      string
+		maxValue   int
+		wantChunks int
+	}{
+		{"fits", "short", 3500, 1},
+		{"exactly fits", strings.Repeat("x", 3500), 3500, 1},
+		{"three", long, 3500, 3},
+		{"many", long, 1000, 11},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cookies, err := Split("__Host-s", tc.value, tc.maxValue, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cookies) != tc.wantChunks {
+				t.Fatalf("%d chunks, want %d", len(cookies), tc.wantChunks)
+			}
+			jar := Jar{}
+			for _, c := range cookies {
+				if len(c.Value) > tc.maxValue {
+					t.Errorf("%s has %d bytes", c.Name, len(c.Value))
+				}
+				jar[c.Name] = c.Value
+			}
+			got, found, err := Join(jar, "__Host-s", 20)
+			if err != nil || !found || got != tc.value {
+				t.Fatalf("Join: found %v, err %v, equal %v", found, err, got == tc.value)
+			}
+			if n := len(Present(jar, "__Host-s", 20)); n != tc.wantChunks {
+				t.Errorf("Present found %d", n)
+			}
+		})
+	}
+	if _, err := Split("s", long, 100, 20); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("over maxChunks: %v", err)
+	}
+}
+
+func TestJoinRefusesIncompleteSets(t *testing.T) {
+	for name, jar := range map[string]Jar{
+		"missing chunk":   {"s": "3.aaa", "s.1": "bbb"},
+		"count too large": {"s": "50.aaa"},
+		"count one":       {"s": "1.aaa"},
+		"count garbage":   {"s": "x.aaa"},
+	} {
+		if _, found, err := Join(jar, "s", 10); !found || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: found %v err %v", name, found, err)
+		}
+	}
+	if _, found, err := Join(Jar{"other": "x"}, "s", 10); found || err != nil {
+		t.Errorf("absent cookie: found %v err %v", found, err)
+	}
+}
+
+func TestParseCookies(t *testing.T) {
+	jar := ParseCookies([]string{`a=1; b="2";  c=3`, "a=ignored; d=4; junk; =x; e="}, 100)
+	want := Jar{"a": "1", "b": "2", "c": "3", "d": "4", "e": ""}
+	if !reflect.DeepEqual(jar, want) {
+		t.Errorf("got %v, want %v", jar, want)
+	}
+	if n := len(ParseCookies([]string{strings.Repeat("k=v; ", 1000)}, 10)); n != 1 {
+		t.Errorf("limit: %d distinct", n)
+	}
+	many := ""
+	for i := 0; i < 1000; i++ {
+		many += "k" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "=v; "
+	}
+	if n := len(ParseCookies([]string{many}, 10)); n > 10 {
+		t.Errorf("read %d cookies past the limit of 10", n)
+	}
+}
+
+func TestSetCookieAttributes(t *testing.T) {
+	host := Attributes{Secure: true, SameSite: "Lax"}
+	if got := host.Set(Cookie{"__Host-a", "v"}, 60); got != "__Host-a=v; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Lax" {
+		t.Errorf("got %q", got)
+	}
+	shared := Attributes{Domain: "contoso.com", Secure: true, SameSite: "Lax"}
+	if got := shared.Clear("__Secure-a"); got != "__Secure-a=; Path=/; Max-Age=0; Domain=contoso.com; Secure; HttpOnly; SameSite=Lax" {
+		t.Errorf("got %q", got)
+	}
+}
