@@ -1,0 +1,290 @@
+package jwks
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	clientID = "11111111-2222-3333-4444-555555555555"
+	tenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	other    = "9188040d-6c67-4c5b-b112-36a304b66dad"
+	issuerV2 = "https://login.microsoftonline.com/" + tenant + "/v2.0"
+	template = "https://login.microsoftonline.com/{tenantid}/v2.0"
+)
+
+var keyCache = map[string]*rsa.PrivateKey{}
+
+// newRSAKey mints a 2048-bit key, once per name for the test binary.
+func newRSAKey(t testing.TB, name string) *rsa.PrivateKey {
+	t.Helper()
+	if k, ok := keyCache[name]; ok {
+		return k
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyCache[name] = k
+	return k
+}
+
+// entraJWK renders a key as Entra publishes it: kty, use, kid, x5t, n, e, x5c, issuer, no alg.
+func entraJWK(kid string, pub *rsa.PublicKey) map[string]any {
+	return map[string]any{
+		"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid,
+		"n":      base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
+		"e":      base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
+		"x5c":    []string{base64.StdEncoding.EncodeToString([]byte("not a real certificate"))},
+		"issuer": issuerV2,
+	}
+}
+
+func jwksJSON(t testing.TB, keys ...map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustParse(t testing.TB, body []byte) *Set {
+	t.Helper()
+	s, err := Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestParse(t *testing.T) {
+	a, b := newRSAKey(t, "a"), newRSAKey(t, "b")
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	ec := map[string]any{"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"}
+	enc := entraJWK("enc", &b.PublicKey)
+	enc["use"] = "enc"
+	rs512 := entraJWK("rs512", &b.PublicKey)
+	rs512["alg"] = "RS512"
+	rs256 := entraJWK("rs256", &b.PublicKey)
+	rs256["alg"] = "RS256"
+	badN := entraJWK("bad", &a.PublicKey)
+	badN["n"] = "%%%"
+	cases := []struct {
+		name    string
+		body    []byte
+		want    []string // kids kept
+		wantErr bool
+	}{
+		{name: "entra shape without alg", body: jwksJSON(t, entraJWK("k1", &a.PublicKey), entraJWK("k2", &b.PublicKey)), want: []string{"k1", "k2"}},
+		{name: "other kinds skipped", body: jwksJSON(t, ec, enc, rs512, rs256, entraJWK("k1", &a.PublicKey)), want: []string{"k1", "rs256"}},
+		{name: "only skipped kinds", body: jwksJSON(t, ec, enc), wantErr: true},
+		{name: "small key", body: jwksJSON(t, entraJWK("s", &small.PublicKey)), wantErr: true},
+		{name: "duplicate kid", body: jwksJSON(t, entraJWK("k", &a.PublicKey), entraJWK("k", &b.PublicKey)), wantErr: true},
+		{name: "bad modulus", body: jwksJSON(t, badN), wantErr: true},
+		{name: "no keys array", body: []byte(`{"keys": {}}`), wantErr: true},
+		{name: "not JSON", body: []byte(`{"keys": [`), wantErr: true},
+		{name: "huge", body: []byte(`{"keys":[],"x":"` + strings.Repeat("a", maxJWKSSize) + `"}`), wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := Parse(tc.body)
+			if tc.wantErr {
+				if !errors.Is(err, ErrKeySet) {
+					t.Fatalf("err %v, want ErrKeySet", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set.Len() != len(tc.want) {
+				t.Fatalf("%d keys, want %v", set.Len(), tc.want)
+			}
+			for _, kid := range tc.want {
+				if !set.Has(kid) {
+					t.Errorf("kid %s missing", kid)
+				}
+			}
+		})
+	}
+}
+
+func TestRefreshAllowed(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, tc := range []struct {
+		last time.Time
+		want bool
+	}{
+		{time.Time{}, true},
+		{now.Add(-MinUnknownKeyRefresh), true},
+		{now.Add(-MinUnknownKeyRefresh + time.Second), false},
+		{now, false},
+	} {
+		if got := RefreshAllowed(tc.last, now); got != tc.want {
+			t.Errorf("last %v: %v, want %v", tc.last, got, tc.want)
+		}
+	}
+}
+
+// token holds the parts of a test token before signing.
+type token struct {
+	method jwt.SigningMethod
+	key    any
+	header map[string]any
+	claims jwt.MapClaims
+}
+
+func (tk token) sign(t *testing.T) string {
+	t.Helper()
+	j := jwt.NewWithClaims(tk.method, tk.claims)
+	for k, v := range tk.header {
+		if v == nil {
+			delete(j.Header, k)
+		} else {
+			j.Header[k] = v
+		}
+	}
+	s, err := j.SignedString(tk.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	signer, stranger, second := newRSAKey(t, "a"), newRSAKey(t, "b"), newRSAKey(t, "c")
+	oneKey := mustParse(t, jwksJSON(t, entraJWK("k1", &signer.PublicKey)))
+	twoKeys := mustParse(t, jwksJSON(t, entraJWK("k1", &signer.PublicKey), entraJWK("k2", &second.PublicKey)))
+	publicDER := x509.MarshalPKCS1PublicKey(&signer.PublicKey)
+
+	claims := func(change func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{
+			"aud": clientID, "iss": issuerV2, "tid": tenant, "sub": "subject-1", "oid": "object-1",
+			"iat": now.Unix() - 60, "nbf": now.Unix() - 60, "exp": now.Unix() + 3600,
+			"nonce": "n-1", "ver": "2.0", "name": "Ada Lovelace", "groups": []string{"g1", "g2"},
+		}
+		if change != nil {
+			change(c)
+		}
+		return c
+	}
+	valid := token{jwt.SigningMethodRS256, signer, map[string]any{"kid": "k1"}, claims(nil)}
+	with := func(change func(*token)) token {
+		tk := valid
+		tk.claims = claims(nil)
+		tk.header = map[string]any{"kid": "k1"}
+		change(&tk)
+		return tk
+	}
+	single := Config{ClientID: clientID, Issuer: issuerV2, ClockSkew: 2 * time.Minute, Now: func() time.Time { return now }}
+	multi := Config{ClientID: clientID, Issuer: template, AllowedTenants: []string{tenant}, ClockSkew: 2 * time.Minute, Now: func() time.Time { return now }}
+	anyTenant := multi
+	anyTenant.AllowedTenants = []string{AnyTenant}
+
+	cases := []struct {
+		name    string
+		cfg     Config
+		keys    *Set
+		raw     string
+		nonce   string
+		wantErr error
+	}{
+		{name: "valid", raw: valid.sign(t)},
+		{name: "multi-tenant issuer template", cfg: multi, raw: valid.sign(t)},
+		{name: "any tenant", cfg: anyTenant, raw: with(func(tk *token) {
+			tk.claims["tid"], tk.claims["iss"] = other, "https://login.microsoftonline.com/"+other+"/v2.0"
+		}).sign(t)},
+		{name: "tenant not allowed", cfg: multi, raw: with(func(tk *token) {
+			tk.claims["tid"], tk.claims["iss"] = other, "https://login.microsoftonline.com/"+other+"/v2.0"
+		}).sign(t), wantErr: ErrTenant},
+		{name: "single tenant refuses another tid", raw: with(func(tk *token) { tk.claims["tid"] = other }).sign(t), wantErr: ErrTenant},
+		{name: "issuer of another tenant with own tid", cfg: multi, raw: with(func(tk *token) {
+			tk.claims["iss"] = "https://login.microsoftonline.com/" + other + "/v2.0"
+		}).sign(t), wantErr: ErrIssuer},
+		{name: "v1 issuer", raw: with(func(tk *token) { tk.claims["iss"] = "https://sts.windows.net/" + tenant + "/" }).sign(t), wantErr: ErrIssuer},
+		{name: "another audience", raw: with(func(tk *token) { tk.claims["aud"] = "00000003-0000-0000-c000-000000000000" }).sign(t), wantErr: ErrAudience},
+		{name: "expired", raw: with(func(tk *token) { tk.claims["exp"] = now.Unix() - 3*60 }).sign(t), wantErr: ErrExpired},
+		{name: "expired within the skew", raw: with(func(tk *token) { tk.claims["exp"] = now.Unix() - 60 }).sign(t)},
+		{name: "not yet valid", raw: with(func(tk *token) { tk.claims["nbf"] = now.Unix() + 5*60 }).sign(t), wantErr: ErrExpired},
+		{name: "issued in the future", raw: with(func(tk *token) { tk.claims["iat"] = now.Unix() + 5*60 }).sign(t), wantErr: ErrExpired},
+		{name: "no exp", raw: with(func(tk *token) { delete(tk.claims, "exp") }).sign(t), wantErr: ErrClaims},
+		{name: "no sub", raw: with(func(tk *token) { delete(tk.claims, "sub") }).sign(t), wantErr: ErrClaims},
+		{name: "no tid", raw: with(func(tk *token) { delete(tk.claims, "tid") }).sign(t), wantErr: ErrClaims},
+		{name: "wrong nonce", raw: valid.sign(t), nonce: "n-2", wantErr: ErrNonce},
+		{name: "no nonce in token", raw: with(func(tk *token) { delete(tk.claims, "nonce") }).sign(t), wantErr: ErrNonce},
+		{name: "alg none", raw: with(func(tk *token) { tk.method, tk.key = jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType }).sign(t), wantErr: ErrAlgorithm},
+		{name: "HS256 keyed with the public key", raw: with(func(tk *token) { tk.method, tk.key = jwt.SigningMethodHS256, publicDER }).sign(t), wantErr: ErrAlgorithm},
+		{name: "RS512", raw: with(func(tk *token) { tk.method = jwt.SigningMethodRS512 }).sign(t), wantErr: ErrAlgorithm},
+		{name: "PS256", raw: with(func(tk *token) { tk.method = jwt.SigningMethodPS256 }).sign(t), wantErr: ErrAlgorithm},
+		{name: "crit header", raw: with(func(tk *token) { tk.header["crit"] = []string{"exp"} }).sign(t), wantErr: ErrAlgorithm},
+		{name: "unknown kid", raw: with(func(tk *token) { tk.header["kid"] = "rotated" }).sign(t), wantErr: ErrUnknownKey},
+		{name: "no kid, one key", raw: with(func(tk *token) { tk.header["kid"] = nil }).sign(t)},
+		{name: "no kid, two keys", keys: twoKeys, raw: with(func(tk *token) { tk.header["kid"] = nil }).sign(t), wantErr: ErrUnknownKey},
+		{name: "second key by kid", keys: twoKeys, raw: with(func(tk *token) { tk.header["kid"], tk.key = "k2", second }).sign(t)},
+		{name: "signed by a stranger under a known kid", raw: with(func(tk *token) { tk.key = stranger }).sign(t), wantErr: ErrSignature},
+		{name: "payload swapped", raw: swapPayload(valid.sign(t), with(func(tk *token) { tk.claims["sub"] = "admin" }).sign(t)), wantErr: ErrSignature},
+		{name: "two parts", raw: "a.b", wantErr: ErrMalformed},
+		{name: "garbage", raw: "not a token at all", wantErr: ErrMalformed},
+		{name: "oversized", raw: strings.Repeat("a", MaxTokenSize+1), wantErr: ErrMalformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, keys, nonce := tc.cfg, tc.keys, tc.nonce
+			if cfg.ClientID == "" {
+				cfg = single
+			}
+			if keys == nil {
+				keys = oneKey
+			}
+			if nonce == "" {
+				nonce = "n-1"
+			}
+			claims, err := NewVerifier(cfg).Verify(tc.raw, keys, nonce)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if claims.String("sub") == "" || len(claims.Strings("groups")) != 2 {
+				t.Errorf("claims %s", claims.JSON())
+			}
+		})
+	}
+}
+
+// swapPayload puts the payload of b between the header and signature of a.
+func swapPayload(a, b string) string {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	return pa[0] + "." + pb[1] + "." + pa[2]
+}
+
+func TestClaimsStrings(t *testing.T) {
+	c := &Claims{}
+	if err := c.UnmarshalJSON([]byte(`{"one":"a","many":["a",1,"b",null],"num":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"one": "a", "many": "a,b", "num": "", "absent": ""} {
+		if got := strings.Join(c.Strings(name), ","); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if err := c.UnmarshalJSON([]byte(`[1]`)); err == nil {
+		t.Error("an array was accepted as claims")
+	}
+}
