@@ -1,0 +1,59 @@
+package flow
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConfig wraps every configuration problem.
+	ErrConfig = errors.New("flow: invalid plugin configuration")
+	// ErrNoSession: the request carries no session cookie.
+	ErrNoSession = errors.New("flow: not signed in")
+	// ErrSessionInvalid: the session cookie does not open (tampered, foreign, truncated).
+	ErrSessionInvalid = errors.New("flow: session cookie invalid")
+	// ErrSessionExpired: the session is past its lifetime.
+	ErrSessionExpired = errors.New("flow: session expired")
+	// ErrStateMissing: a callback without the state cookie that started it (expired,
+	// cleared, or another browser).
+	ErrStateMissing = errors.New("flow: sign-in state not found")
+	// ErrStateInvalid: the state does not match the state cookie, or the cookie is bad.
+	ErrStateInvalid = errors.New("flow: sign-in state mismatch")
+	// ErrStateExpired: the sign-in took longer than sign_in_timeout.
+	ErrStateExpired = errors.New("flow: sign-in expired")
+	// ErrCallback: a callback request that is malformed (no code, oversized query).
+	ErrCallback = errors.New("flow: malformed callback")
+	// ErrSignInRefused: Entra ID answered the authorize request with an error.
+	ErrSignInRefused = errors.New("flow: sign-in refused by the identity provider")
+	// ErrTokenEndpoint: the token endpoint answered with an OAuth error.
+	ErrTokenEndpoint = errors.New("flow: token endpoint refused the request")
+	// ErrIdPUnavailable: the identity provider could not be reached or failed (5xx).
+	ErrIdPUnavailable = errors.New("flow: identity provider unavailable")
+	// ErrIdPResponse: the identity provider answered something unusable.
+	ErrIdPResponse = errors.New("flow: unusable answer from the identity provider")
+)
+
+// OAuthError is an RFC 6749 error answer, from the authorize redirect or the token
+// endpoint, with Entra's error codes when it sends them.
+type OAuthError struct {
+	// Kind is ErrSignInRefused or ErrTokenEndpoint.
+	Kind error
+	// Status is the HTTP status of a token endpoint answer (0 for the authorize redirect).
+	Status      int
+	Code        string // "invalid_grant", "access_denied", ...
+	Description string
+	// EntraCodes are Entra's AADSTS numbers (error_codes), when present.
+	EntraCodes []int64
+	// TraceID and CorrelationID help Entra's support find the event.
+	TraceID, CorrelationID string
+}
+
+func (e *OAuthError) Error() string {
+	msg := fmt.Sprintf("%v: %s", e.Kind, e.Code)
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	return msg
+}
+
+func (e *OAuthError) Unwrap() error { return e.Kind }

@@ -1,0 +1,449 @@
+package flow
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/entra-auth/entra-auth/session"
+)
+
+// Cookie limits: a chunk's value stays under browsers' 4 KB per cookie with its
+// attributes; a session takes at most maxSessionChunks cookies; a request's cookies are
+// read only up to maxRequestCookies; at most maxSignIns sign-ins run in parallel per
+// browser (older ones are cleared when a new one starts).
+const (
+	maxCookieValue    = 3500
+	maxSessionChunks  = 8
+	maxRequestCookies = 100
+	maxSignIns        = 4
+)
+
+// Flow makes the sign-in decisions for one plugin configuration.
+type Flow struct {
+	cfg   *Config
+	codec *session.Codec
+	attrs session.Attributes
+	rand  io.Reader
+	now   func() time.Time
+}
+
+// New returns a Flow. random supplies state, nonce, PKCE verifiers and cookie nonces
+// (crypto/rand.Reader in production); now is the clock.
+func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
+	codec, err := session.NewCodec(cfg.CookieSecrets, random)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return &Flow{
+		cfg:   cfg,
+		codec: codec,
+		attrs: session.Attributes{Domain: cfg.CookieDomain, Secure: true, SameSite: "Lax"},
+		rand:  random,
+		now:   now,
+	}, nil
+}
+
+// Config returns the configuration.
+func (f *Flow) Config() *Config { return f.cfg }
+
+// Request is what the flow needs of an incoming request.
+type Request struct {
+	Method    string
+	Scheme    string // :scheme
+	Authority string // :authority
+	Path      string // :path, with the query
+	// Accept and RequestedWith tell browsers (navigation) from programs.
+	Accept, RequestedWith string
+	Cookies               session.Jar
+}
+
+// NewRequest builds a Request from headers as the proxy gives them (lower-case names,
+// pseudo-headers included), reading every cookie header.
+func NewRequest(headers [][2]string) *Request {
+	r := &Request{}
+	var cookies []string
+	for _, h := range headers {
+		switch h[0] {
+		case ":method":
+			r.Method = h[1]
+		case ":scheme":
+			r.Scheme = h[1]
+		case ":authority":
+			r.Authority = h[1]
+		case ":path":
+			r.Path = h[1]
+		case "accept":
+			r.Accept += h[1] + ","
+		case "x-requested-with":
+			r.RequestedWith = h[1]
+		case "cookie":
+			cookies = append(cookies, h[1])
+		}
+	}
+	r.Cookies = session.ParseCookies(cookies, maxRequestCookies)
+	return r
+}
+
+// PathOnly is the request path without its query.
+func (r *Request) PathOnly() string {
+	p, _, _ := strings.Cut(r.Path, "?")
+	return p
+}
+
+// Query parses the request's query.
+func (r *Request) Query() url.Values {
+	_, q, _ := strings.Cut(r.Path, "?")
+	v, _ := url.ParseQuery(q)
+	return v
+}
+
+// IsBrowser tells a browser navigation, which is redirected to sign in, from a program
+// (an XHR, fetch or API client), which gets 401: a browser asks for text/html and does
+// not set X-Requested-With.
+func (r *Request) IsBrowser() bool {
+	return strings.Contains(r.Accept, "text/html") && r.RequestedWith == ""
+}
+
+// Route is what a request is to the filter.
+type Route int
+
+const (
+	// RouteProtected needs a session.
+	RouteProtected Route = iota
+	// RouteSkip passes without one (skip_paths).
+	RouteSkip
+	// RouteCallback is Entra's redirect back with a code.
+	RouteCallback
+	// RouteLogin starts a sign-in.
+	RouteLogin
+	// RouteLogout ends the session.
+	RouteLogout
+	// RouteMe answers the signed-in user's claims.
+	RouteMe
+)
+
+// Route classifies a request by its path.
+func (f *Flow) Route(r *Request) Route {
+	p := r.PathOnly()
+	switch p {
+	case f.cfg.RedirectPath:
+		return RouteCallback
+	case f.cfg.LoginPath:
+		return RouteLogin
+	case f.cfg.LogoutPath:
+		return RouteLogout
+	case f.cfg.MePath:
+		return RouteMe
+	}
+	for _, sp := range f.cfg.SkipPaths {
+		if prefix, ok := strings.CutSuffix(sp, "*"); ok && strings.HasPrefix(p, prefix) || p == sp {
+			return RouteSkip
+		}
+	}
+	return RouteProtected
+}
+
+// SafeReturnPath returns rd when it is a path on this site, and "/" otherwise, so that a
+// sign-in can never send a browser elsewhere: no scheme or host, no "//host", no
+// backslash or control character (browsers turn "/\host" and "/\t/host" into "//host").
+func SafeReturnPath(rd string) string {
+	if len(rd) == 0 || len(rd) > 2048 || rd[0] != '/' || strings.HasPrefix(rd, "//") {
+		return "/"
+	}
+	for i := 0; i < len(rd); i++ {
+		if c := rd[i]; c == '\\' || c < 0x20 || c == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(rd)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return rd
+}
+
+// Response is a reply for the filter to send: a status, headers and a body.
+type Response struct {
+	Status  int
+	Headers [][2]string
+	Body    []byte
+}
+
+func redirect(location string, setCookies []string) *Response {
+	h := [][2]string{{"location", location}, {"cache-control", "no-store"}}
+	for _, c := range setCookies {
+		h = append(h, [2]string{"set-cookie", c})
+	}
+	return &Response{Status: 302, Headers: h}
+}
+
+// randomToken returns 32 random bytes, base64url: state, nonce and PKCE verifier
+// (RFC 7636 section 4.1 asks for 43 to 128 characters of high entropy).
+func (f *Flow) randomToken() (string, error) {
+	var b [32]byte
+	if _, err := io.ReadFull(f.rand, b[:]); err != nil {
+		return "", fmt.Errorf("flow: read random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// codeChallenge is BASE64URL(SHA256(verifier)), RFC 7636 section 4.2, method S256.
+func codeChallenge(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// redirectURI is the configured callback URL, or the request's scheme and host with
+// the callback path.
+func (f *Flow) redirectURI(r *Request) string {
+	if f.cfg.RedirectURI != "" {
+		return f.cfg.RedirectURI
+	}
+	scheme := r.Scheme
+	if scheme != "http" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Authority + f.cfg.RedirectPath
+}
+
+// signInCookieName names the cookie of one sign-in after its state, so that sign-ins in
+// several tabs do not overwrite each other.
+func (f *Flow) signInCookieName(state string) string {
+	return f.cfg.CookieName + "-signin-" + state[:min(len(state), 16)]
+}
+
+func (f *Flow) signInCookies(jar session.Jar) []string {
+	prefix := f.cfg.CookieName + "-signin-"
+	var names []string
+	for name := range jar {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// StartSignIn answers with the redirect to the authorize endpoint (authorization code
+// flow, PKCE S256, response_mode=query) and the sign-in cookie that remembers the state,
+// nonce, verifier and returnTo (made safe with SafeReturnPath).
+func (f *Flow) StartSignIn(r *Request, d *Discovery, returnTo string) (*Response, error) {
+	state, err := f.randomToken()
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := f.randomToken()
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := f.randomToken()
+	if err != nil {
+		return nil, err
+	}
+	si := &session.SignIn{
+		State: state, Nonce: nonce, CodeVerifier: verifier,
+		ReturnTo:    SafeReturnPath(returnTo),
+		RedirectURI: f.redirectURI(r),
+		Expires:     f.now().Add(f.cfg.SignInTimeout),
+	}
+	name := f.signInCookieName(state)
+	sealed, err := f.codec.Seal(name, si.Marshal())
+	if err != nil {
+		return nil, err
+	}
+	var cookies []string
+	if old := f.signInCookies(r.Cookies); len(old) >= maxSignIns {
+		for _, n := range old {
+			cookies = append(cookies, f.attrs.Clear(n))
+		}
+	}
+	cookies = append(cookies, f.attrs.Set(session.Cookie{Name: name, Value: sealed}, int(f.cfg.SignInTimeout/time.Second)))
+
+	q := url.Values{}
+	q.Set("client_id", f.cfg.ClientID)
+	q.Set("response_type", "code")
+	q.Set("redirect_uri", si.RedirectURI)
+	q.Set("response_mode", "query")
+	q.Set("scope", strings.Join(f.cfg.Scopes, " "))
+	q.Set("state", state)
+	q.Set("nonce", nonce)
+	q.Set("code_challenge", codeChallenge(verifier))
+	q.Set("code_challenge_method", "S256")
+	sep := "?"
+	if strings.Contains(d.AuthorizationEndpoint, "?") {
+		sep = "&"
+	}
+	return redirect(d.AuthorizationEndpoint+sep+q.Encode(), cookies), nil
+}
+
+// maxCallbackQuery bounds the callback's query: codes are long, but not that long.
+const maxCallbackQuery = 16 << 10
+
+// CallbackQuery is what Entra sends back to the callback.
+type CallbackQuery struct {
+	Code, State             string
+	Error, ErrorDescription string
+}
+
+// ParseCallbackQuery reads the callback's query, refusing oversized or repeated
+// parameters (a repeated state or code is either a bug or an attack).
+func ParseCallbackQuery(rawQuery string) (*CallbackQuery, error) {
+	if len(rawQuery) > maxCallbackQuery {
+		return nil, fmt.Errorf("%w: query of %d bytes", ErrCallback, len(rawQuery))
+	}
+	v, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCallback, err)
+	}
+	for _, k := range []string{"code", "state", "error", "error_description"} {
+		if len(v[k]) > 1 {
+			return nil, fmt.Errorf("%w: %s given %d times", ErrCallback, k, len(v[k]))
+		}
+	}
+	return &CallbackQuery{Code: v.Get("code"), State: v.Get("state"), Error: v.Get("error"), ErrorDescription: v.Get("error_description")}, nil
+}
+
+// Callback is a callback whose state checked out: the code to exchange and the sign-in
+// it completes.
+type Callback struct {
+	Code   string
+	SignIn *session.SignIn
+	// cookie is the sign-in cookie's name, cleared when the sign-in ends.
+	cookie string
+}
+
+// ClearSignIn returns the Set-Cookie value that ends this sign-in's cookie.
+func (f *Flow) ClearSignIn(cb *Callback) string { return f.attrs.Clear(cb.cookie) }
+
+// BeginCallback checks a callback: Entra's error if it sent one, then the state against
+// the sign-in cookie it names (present, sealed by us for that name, same state, not
+// expired), then the code.
+func (f *Flow) BeginCallback(r *Request) (*Callback, error) {
+	_, raw, _ := strings.Cut(r.Path, "?")
+	q, err := ParseCallbackQuery(raw)
+	if err != nil {
+		return nil, err
+	}
+	if q.Error != "" {
+		return nil, &OAuthError{Kind: ErrSignInRefused, Code: q.Error, Description: q.ErrorDescription}
+	}
+	if len(q.State) < 16 {
+		return nil, fmt.Errorf("%w: no state in the callback", ErrStateInvalid)
+	}
+	name := f.signInCookieName(q.State)
+	sealed, ok := r.Cookies[name]
+	if !ok {
+		return nil, ErrStateMissing
+	}
+	plain, err := f.codec.Open(name, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStateInvalid, err)
+	}
+	si, err := session.UnmarshalSignIn(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStateInvalid, err)
+	}
+	if !constantTimeEqual(si.State, q.State) {
+		return nil, ErrStateInvalid
+	}
+	if !f.now().Before(si.Expires) {
+		return nil, ErrStateExpired
+	}
+	if q.Code == "" {
+		return nil, fmt.Errorf("%w: no code in the callback", ErrCallback)
+	}
+	return &Callback{Code: q.Code, SignIn: si, cookie: name}, nil
+}
+
+func constantTimeEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
+
+// TokenRequest is the authorization_code grant for a callback, with the PKCE verifier and
+// the client secret (in the body for client_secret_post, in Basic for client_secret_basic).
+func (f *Flow) TokenRequest(d *Discovery, cb *Callback) *HTTPRequest {
+	form := url.Values{}
+	form.Set("grant_type", "authorization_code")
+	form.Set("code", cb.Code)
+	form.Set("redirect_uri", cb.SignIn.RedirectURI)
+	form.Set("code_verifier", cb.SignIn.CodeVerifier)
+	form.Set("client_id", f.cfg.ClientID)
+	return f.tokenRequest(d, form)
+}
+
+func (f *Flow) tokenRequest(d *Discovery, form url.Values) *HTTPRequest {
+	r, _ := requestTo("POST", d.TokenEndpoint) // validated by ParseDiscovery
+	r.Headers = append(r.Headers, [2]string{"content-type", "application/x-www-form-urlencoded"})
+	if f.cfg.ClientAuth == "client_secret_basic" {
+		// RFC 6749 section 2.3.1: form-urlencode both before Basic.
+		creds := url.QueryEscape(f.cfg.ClientID) + ":" + url.QueryEscape(f.cfg.ClientSecret)
+		r.Headers = append(r.Headers, [2]string{"authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(creds))})
+	} else {
+		form.Set("client_secret", f.cfg.ClientSecret)
+	}
+	r.Body = []byte(form.Encode())
+	r.Headers = append(r.Headers, [2]string{"content-length", strconv.Itoa(len(r.Body))})
+	return r
+}
+
+// Tokens is a successful token answer.
+type Tokens struct {
+	IDToken, AccessToken, RefreshToken string
+	ExpiresIn                          time.Duration
+}
+
+// ParseTokenResponse reads the token endpoint's answer: the tokens, or an *OAuthError
+// for an RFC 6749 error, or ErrIdPUnavailable when there was no usable answer.
+func ParseTokenResponse(status int, body []byte) (*Tokens, error) {
+	switch {
+	case status == 0 || status >= 500:
+		return nil, checkAnswer("token endpoint", status, body)
+	case len(body) > maxIdPBody:
+		return nil, fmt.Errorf("%w: token answer over %d bytes", ErrIdPResponse, maxIdPBody)
+	}
+	doc := gjson.ParseBytes(body)
+	if status != 200 {
+		if code := doc.Get("error").String(); code != "" {
+			e := &OAuthError{Kind: ErrTokenEndpoint, Status: status, Code: code, Description: firstLine(doc.Get("error_description").String()),
+				TraceID: doc.Get("trace_id").String(), CorrelationID: doc.Get("correlation_id").String()}
+			doc.Get("error_codes").ForEach(func(_, c gjson.Result) bool {
+				e.EntraCodes = append(e.EntraCodes, c.Int())
+				return true
+			})
+			return nil, e
+		}
+		return nil, fmt.Errorf("%w: token endpoint answered %d: %s", ErrIdPResponse, status, snippet(body))
+	}
+	t := &Tokens{
+		IDToken:      doc.Get("id_token").String(),
+		AccessToken:  doc.Get("access_token").String(),
+		RefreshToken: doc.Get("refresh_token").String(),
+		ExpiresIn:    time.Duration(doc.Get("expires_in").Int()) * time.Second,
+	}
+	if t.IDToken == "" {
+		return nil, fmt.Errorf("%w: the token answer has no id_token (is openid among the scopes?)", ErrIdPResponse)
+	}
+	return t, nil
+}
+
+// firstLine keeps Entra's error_description to its first line (the rest is trace and
+// correlation ids, given separately).
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\r\n")
+	line, _, _ = strings.Cut(line, "\n")
+	return line
+}

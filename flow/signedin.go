@@ -1,0 +1,274 @@
+package flow
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/entra-auth/entra-auth/jwks"
+	"github.com/entra-auth/entra-auth/session"
+)
+
+// Identity headers set for the upstream. Client-sent headers with the prefix are
+// removed from every request before any of these is set.
+const (
+	HeaderPrefix = "x-auth-request-"
+	HeaderUser   = "x-auth-request-user"
+	HeaderEmail  = "x-auth-request-email"
+	HeaderName   = "x-auth-request-name"
+	HeaderOID    = "x-auth-request-oid"
+	HeaderTID    = "x-auth-request-tid"
+	HeaderGroups = "x-auth-request-groups"
+	HeaderRoles  = "x-auth-request-roles"
+)
+
+// IsIdentityHeader reports whether name is one only the filter may set.
+func IsIdentityHeader(name string) bool {
+	return len(name) >= len(HeaderPrefix) && strings.EqualFold(name[:len(HeaderPrefix)], HeaderPrefix)
+}
+
+// NewSession makes the session for a verified ID token. It lasts session_max_age.
+func (f *Flow) NewSession(c *jwks.Claims) *session.Session {
+	now := f.now()
+	username := c.String("preferred_username")
+	if username == "" {
+		username = c.String("upn")
+	}
+	if username == "" {
+		username = c.String("email")
+	}
+	return &session.Session{
+		Issuer:    c.String("iss"),
+		Subject:   c.String("sub"),
+		ObjectID:  c.String("oid"),
+		TenantID:  c.String("tid"),
+		Username:  username,
+		Email:     c.String("email"),
+		Name:      c.String("name"),
+		Groups:    c.Strings("groups"),
+		Roles:     c.Strings("roles"),
+		LoginHint: c.String("login_hint"),
+		IssuedAt:  now,
+		Expires:   now.Add(f.cfg.SessionMaxAge),
+	}
+}
+
+// CompleteSignIn answers a callback whose token verified: the session cookies (stale
+// chunks of an older, larger session cleared), the sign-in cookie cleared, and a
+// redirect to the page the sign-in started from.
+func (f *Flow) CompleteSignIn(r *Request, cb *Callback, s *session.Session) (*Response, error) {
+	cookies, err := f.sessionCookies(r, s)
+	if err != nil {
+		return nil, err
+	}
+	cookies = append(cookies, f.ClearSignIn(cb))
+	return redirect(SafeReturnPath(cb.SignIn.ReturnTo), cookies), nil
+}
+
+func (f *Flow) sessionCookies(r *Request, s *session.Session) ([]string, error) {
+	sealed, err := f.codec.Seal(f.cfg.CookieName, s.Marshal())
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := session.Split(f.cfg.CookieName, sealed, maxCookieValue, maxSessionChunks)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%d groups and %d roles; with that many, use app roles or fewer groups)", err, len(s.Groups), len(s.Roles))
+	}
+	maxAge := int(s.Expires.Sub(f.now()).Seconds())
+	var out []string
+	written := map[string]bool{}
+	for _, c := range chunks {
+		out = append(out, f.attrs.Set(c, maxAge))
+		written[c.Name] = true
+	}
+	for _, name := range session.Present(r.Cookies, f.cfg.CookieName, maxSessionChunks) {
+		if !written[name] {
+			out = append(out, f.attrs.Clear(name))
+		}
+	}
+	return out, nil
+}
+
+// Authenticate opens the request's session: ErrNoSession without a cookie,
+// ErrSessionInvalid for one that does not open, ErrSessionExpired past its lifetime.
+func (f *Flow) Authenticate(r *Request) (*session.Session, error) {
+	sealed, found, err := session.Join(r.Cookies, f.cfg.CookieName, maxSessionChunks)
+	switch {
+	case !found:
+		return nil, ErrNoSession
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
+	}
+	plain, err := f.codec.Open(f.cfg.CookieName, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
+	}
+	s, err := session.UnmarshalSession(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
+	}
+	if s.Expired(f.now()) {
+		return nil, ErrSessionExpired
+	}
+	return s, nil
+}
+
+// IdentityHeaders are the headers that tell the upstream who the user is. Empty values
+// are left out; lists are comma-separated.
+func IdentityHeaders(s *session.Session) [][2]string {
+	h := make([][2]string, 0, 7)
+	add := func(name, value string) {
+		if value != "" {
+			h = append(h, [2]string{name, headerSafe(value)})
+		}
+	}
+	add(HeaderUser, s.Username)
+	add(HeaderEmail, s.Email)
+	add(HeaderName, s.Name)
+	add(HeaderOID, s.ObjectID)
+	add(HeaderTID, s.TenantID)
+	add(HeaderGroups, strings.Join(s.Groups, ","))
+	add(HeaderRoles, strings.Join(s.Roles, ","))
+	return h
+}
+
+// headerSafe drops control characters, which no claim should carry and no header may.
+func headerSafe(v string) string {
+	if strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
+		return v
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+}
+
+// Me answers /.auth/me: the signed-in user as JSON.
+func Me(s *session.Session) *Response {
+	body, _ := json.Marshal(map[string]any{
+		"sub": s.Subject, "oid": s.ObjectID, "tid": s.TenantID, "iss": s.Issuer,
+		"preferred_username": s.Username, "email": s.Email, "name": s.Name,
+		"groups": nonNil(s.Groups), "roles": nonNil(s.Roles),
+		"signed_in_at": s.IssuedAt.Unix(), "expires_at": s.Expires.Unix(),
+	})
+	return &Response{Status: 200, Body: body, Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Logout clears every session and sign-in cookie and sends the browser to Entra's
+// end-session endpoint, with post_logout_redirect_uri and, when the session knows it,
+// logout_hint (so Entra need not ask which account). Without an end-session endpoint
+// the browser goes straight to the post-logout URI. s may be nil.
+func (f *Flow) Logout(r *Request, d *Discovery, s *session.Session) *Response {
+	var cookies []string
+	for _, name := range session.Present(r.Cookies, f.cfg.CookieName, maxSessionChunks) {
+		cookies = append(cookies, f.attrs.Clear(name))
+	}
+	for _, name := range f.signInCookies(r.Cookies) {
+		cookies = append(cookies, f.attrs.Clear(name))
+	}
+	after := f.cfg.PostLogoutRedirectURI
+	if after == "" {
+		scheme := "https"
+		if r.Scheme == "http" {
+			scheme = "http"
+		}
+		after = scheme + "://" + r.Authority + "/"
+	}
+	if d == nil || d.EndSessionEndpoint == "" {
+		return redirect(after, cookies)
+	}
+	q := url.Values{}
+	q.Set("post_logout_redirect_uri", after)
+	if s != nil && s.LoginHint != "" {
+		q.Set("logout_hint", s.LoginHint)
+	}
+	sep := "?"
+	if strings.Contains(d.EndSessionEndpoint, "?") {
+		sep = "&"
+	}
+	return redirect(d.EndSessionEndpoint+sep+q.Encode(), cookies)
+}
+
+// SignInRequired answers a request without a valid session: a browser is sent to sign in
+// (through start, which the filter calls with the discovery document); a program gets 401
+// with WWW-Authenticate naming the login path.
+func (f *Flow) SignInRequired(r *Request, requestID string) *Response {
+	resp := ErrorResponse(r, 401, "sign_in_required", "Sign-in is required.", requestID)
+	resp.Headers = append(resp.Headers, [2]string{"www-authenticate",
+		fmt.Sprintf(`Bearer realm=%q, authorization_uri="%s"`, strings.ReplaceAll(r.Authority, `"`, ""), f.cfg.LoginPath)})
+	return resp
+}
+
+// ErrorResponse is a small page a person can act on (or JSON for programs), with the
+// request id that is also in the log.
+func ErrorResponse(r *Request, status int, code, message, requestID string) *Response {
+	if r.IsBrowser() {
+		return &Response{Status: status, Body: errorPage(status, message, requestID),
+			Headers: [][2]string{{"content-type", "text/html; charset=utf-8"}, {"cache-control", "no-store"}}}
+	}
+	body, _ := json.Marshal(map[string]string{"error": code, "message": message, "request_id": requestID})
+	return &Response{Status: status, Body: body, Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
+}
+
+// Problem is how the filter explains an error to the person who met it.
+type Problem struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// Explain maps an error of a sign-in step onto a status and words a person can act on.
+// It never repeats a token or a cookie.
+func (f *Flow) Explain(err error) Problem {
+	var oauth *OAuthError
+	switch {
+	case errors.As(err, &oauth) && errors.Is(err, ErrSignInRefused):
+		msg := "Entra ID did not sign you in"
+		if oauth.Code == "access_denied" {
+			msg = "Sign-in was cancelled or consent was refused"
+		}
+		return Problem{403, "sign_in_refused", msg + " (" + oauth.Code + "). Ask your administrator if this persists."}
+	case errors.As(err, &oauth) && (oauth.Code == "invalid_grant"):
+		return Problem{400, "sign_in_expired", "The sign-in code was already used or has expired. Please sign in again."}
+	case errors.As(err, &oauth):
+		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request (" + oauth.Code + "); the proxy's client_id, client secret or redirect URI need checking."}
+	case errors.Is(err, ErrStateMissing):
+		return Problem{400, "sign_in_state_missing", "This sign-in was not started in this browser, or it took too long. Please sign in again."}
+	case errors.Is(err, ErrStateExpired):
+		return Problem{400, "sign_in_expired", "The sign-in took too long. Please sign in again."}
+	case errors.Is(err, ErrStateInvalid), errors.Is(err, ErrCallback):
+		return Problem{400, "sign_in_invalid", "This sign-in response does not match the sign-in this browser started. Please sign in again."}
+	case errors.Is(err, jwks.ErrUnknownKey):
+		return Problem{502, "signing_key_unknown", "Entra ID signed the sign-in with a key it does not publish yet. Please try again in a minute."}
+	case errors.Is(err, jwks.ErrTenant):
+		return Problem{403, "tenant_not_allowed", "Accounts from your organization are not allowed to sign in to this application."}
+	case errors.Is(err, ErrIdPUnavailable):
+		return Problem{503, "idp_unavailable", "Entra ID could not be reached. Please try again shortly."}
+	case errors.Is(err, ErrIdPResponse):
+		return Problem{502, "idp_bad_response", "Entra ID answered something this proxy cannot use."}
+	case isTokenError(err):
+		return Problem{401, "id_token_invalid", "The sign-in response failed validation. Please sign in again."}
+	}
+	return Problem{500, "internal_error", "Something went wrong in the sign-in proxy."}
+}
+
+func isTokenError(err error) bool {
+	for _, e := range []error{jwks.ErrMalformed, jwks.ErrAlgorithm, jwks.ErrSignature, jwks.ErrExpired,
+		jwks.ErrAudience, jwks.ErrIssuer, jwks.ErrNonce, jwks.ErrClaims} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
