@@ -6,10 +6,12 @@ APP     ?= 127.0.0.1:3000
 
 .PHONY: build run test check bench fuzz clean
 
-## build: compile the filter to $(MODULE) with the standard Go toolchain
+## build: compile the filter to $(MODULE) with the standard Go toolchain, then make it
+## load in Envoy 1.33 (see cmd/wasmstub: an import of a file function nothing calls)
 build:
 	@mkdir -p dist
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $(MODULE) .
+	$(GO) run ./cmd/wasmstub -imports testdata/envoy-host-abi.txt $(MODULE)
 	@ls -l $(MODULE) | awk '{print "built $(MODULE) (" $$5 " bytes)"}'
 
 ## run: start the filter locally (wazero runner) in front of a demo app on loopback

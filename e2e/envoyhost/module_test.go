@@ -11,103 +11,26 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/entra-auth/entra-auth/internal/wasmtest"
 )
 
 // A few hand-made modules test what the host refuses, byte by byte, without a compiler.
 
-type wasmImport struct {
-	module, name    string
-	params, results []byte
-}
-
-type wasmFunc struct {
-	export          string
-	params, results []byte
-	code            []byte // instructions, without the final end
-}
-
-const (
-	wasmI32 = 0x7f
-	opCall  = 0x10
-	opDrop  = 0x1a
-	opConst = 0x41
-)
-
-// buildWasm assembles a module with the given imports and functions and one exported
-// memory. Function indices count imports first.
-func buildWasm(imports []wasmImport, funcs []wasmFunc) []byte {
-	var types, importSec, funcSec, exportSec, codeSec []byte
-	nTypes := 0
-	addType := func(params, results []byte) int {
-		types = append(types, 0x60)
-		types = append(types, vec(params)...)
-		types = append(types, vec(results)...)
-		nTypes++
-		return nTypes - 1
-	}
-	for _, im := range imports {
-		t := addType(im.params, im.results)
-		importSec = append(importSec, name(im.module)...)
-		importSec = append(importSec, name(im.name)...)
-		importSec = append(importSec, 0x00, byte(t))
-	}
-	nExports := 1
-	exportSec = append(name("memory"), 0x02, 0x00)
-	for i, f := range funcs {
-		t := addType(f.params, f.results)
-		funcSec = append(funcSec, byte(t))
-		body := append([]byte{0x00}, f.code...) // no locals
-		body = append(body, 0x0b)
-		codeSec = append(codeSec, uleb(len(body))...)
-		codeSec = append(codeSec, body...)
-		if f.export != "" {
-			exportSec = append(exportSec, name(f.export)...)
-			exportSec = append(exportSec, 0x00, byte(len(imports)+i))
-			nExports++
-		}
-	}
-	out := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
-	out = append(out, section(1, nTypes, types)...)
-	out = append(out, section(2, len(imports), importSec)...)
-	out = append(out, section(3, len(funcs), funcSec)...)
-	out = append(out, section(5, 1, []byte{0x00, 0x01})...) // one memory, one page
-	out = append(out, section(7, nExports, exportSec)...)
-	out = append(out, section(10, len(funcs), codeSec)...)
-	return out
-}
-
-func uleb(n int) []byte {
-	var out []byte
-	for {
-		b := byte(n & 0x7f)
-		n >>= 7
-		if n != 0 {
-			out = append(out, b|0x80)
-			continue
-		}
-		return append(out, b)
-	}
-}
-
-func vec(items []byte) []byte { return append(uleb(len(items)), items...) }
-
-func name(s string) []byte { return append(uleb(len(s)), s...) }
-
-func section(id byte, count int, content []byte) []byte {
-	body := append(uleb(count), content...)
-	return append(append([]byte{id}, uleb(len(body))...), body...)
-}
-
 // minimalFuncs makes a module Envoy accepts: an ABI version and an allocator.
-func minimalFuncs(extra ...wasmFunc) []wasmFunc {
-	return append([]wasmFunc{
-		{export: "proxy_abi_version_0_2_1"},
-		{export: "proxy_on_memory_allocate", params: []byte{wasmI32}, results: []byte{wasmI32}, code: []byte{opConst, 0x80, 0x08}}, // 1024
+func minimalFuncs(extra ...wasmtest.Func) []wasmtest.Func {
+	return append([]wasmtest.Func{
+		{Export: "proxy_abi_version_0_2_1"},
+		{Export: "proxy_on_memory_allocate", Params: []byte{wasmtest.I32}, Results: []byte{wasmtest.I32}, Code: []byte{wasmtest.OpI32Const, 0x80, 0x08}}, // 1024
 	}, extra...)
 }
 
+func buildWasm(imports []wasmtest.Import, funcs []wasmtest.Func) []byte {
+	return wasmtest.Module{Imports: imports, Funcs: funcs}.Build()
+}
+
 func TestNewRefusesWhatEnvoyWouldNotLoad(t *testing.T) {
-	tickImport := wasmImport{"env", "proxy_set_tick_period_milliseconds", []byte{wasmI32}, []byte{wasmI32}}
+	tickImport := wasmtest.Import{Module: "env", Name: "proxy_set_tick_period_milliseconds", Params: []byte{wasmtest.I32}, Results: []byte{wasmtest.I32}}
 	cases := []struct {
 		name    string
 		module  []byte
@@ -115,9 +38,9 @@ func TestNewRefusesWhatEnvoyWouldNotLoad(t *testing.T) {
 	}{
 		{
 			name: "import Envoy lacks",
-			module: buildWasm([]wasmImport{
-				{"env", "proxy_get_shared_data_keys", []byte{wasmI32, wasmI32}, []byte{wasmI32}},
-				{"wasi_snapshot_preview1", "fd_pread", []byte{wasmI32, wasmI32, wasmI32, 0x7e, wasmI32}, []byte{wasmI32}},
+			module: buildWasm([]wasmtest.Import{
+				{Module: "env", Name: "proxy_get_shared_data_keys", Params: []byte{wasmtest.I32, wasmtest.I32}, Results: []byte{wasmtest.I32}},
+				{Module: "wasi_snapshot_preview1", Name: "fd_pread", Params: []byte{wasmtest.I32, wasmtest.I32, wasmtest.I32, wasmtest.I64, wasmtest.I32}, Results: []byte{wasmtest.I32}},
 			}, minimalFuncs()),
 			wantErr: []string{"env.proxy_get_shared_data_keys", "wasi_snapshot_preview1.fd_pread", "does not provide"},
 		},
@@ -133,15 +56,15 @@ func TestNewRefusesWhatEnvoyWouldNotLoad(t *testing.T) {
 		},
 		{
 			name: "host call during _initialize",
-			module: buildWasm([]wasmImport{tickImport}, minimalFuncs(wasmFunc{
-				export: "_initialize", code: []byte{opConst, 10, opCall, 0, opDrop},
+			module: buildWasm([]wasmtest.Import{tickImport}, minimalFuncs(wasmtest.Func{
+				Export: "_initialize", Code: []byte{wasmtest.OpI32Const, 10, wasmtest.OpCall, 0, wasmtest.OpDrop},
 			})),
 			wantErr: []string{"env.proxy_set_tick_period_milliseconds", "_initialize"},
 		},
 		{
 			name: "plugin start refused by proxy_on_configure",
-			module: buildWasm(nil, minimalFuncs(wasmFunc{
-				export: "proxy_on_configure", params: []byte{wasmI32, wasmI32}, results: []byte{wasmI32}, code: []byte{opConst, 0},
+			module: buildWasm(nil, minimalFuncs(wasmtest.Func{
+				Export: "proxy_on_configure", Params: []byte{wasmtest.I32, wasmtest.I32}, Results: []byte{wasmtest.I32}, Code: []byte{wasmtest.OpI32Const, 0},
 			})),
 			wantErr: []string{"proxy_on_configure returned false"},
 		},

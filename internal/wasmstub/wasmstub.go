@@ -1,0 +1,132 @@
+// Package wasmstub makes a module built by the standard Go compiler load in Envoy 1.33:
+// it replaces imports of WASI file functions that Envoy 1.33 does not provide with
+// functions inside the module that answer as later Envoy releases do (an error code),
+// and leaves everything else byte for byte as it was.
+//
+// Why: golang-jwt/jwt/v5 imports crypto/x509, which links package net, whose package
+// initialisation keeps os.OpenFile reachable; on wasip1, os.OpenFile can reach
+// os.Chmod (only when creating a file with the sticky bit, which nothing in entra-auth
+// does), and so the module imports wasi_snapshot_preview1.path_filestat_get. Envoy 1.33
+// does not provide it, and a module with an unknown import fails to load. The function
+// is never called; later proxy-wasm-cpp-host versions answer it with ENOTSUP, and so
+// does the stub.
+//
+// Only the functions in Stubbable may be replaced. Any other import the host lacks is an
+// error: it may be called, and a stub would hide a real incompatibility.
+//
+// How: the import is removed and a function of the same type is appended to the module's
+// own functions; every function index after the import shifts down by one, so calls,
+// ref.func, exports, the start function, element segments and the name section are
+// rewritten. Code is decoded instruction by instruction (WebAssembly 2.0 core, with
+// bulk memory, sign extension and saturating conversions; SIMD is refused).
+package wasmstub
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Stubbable lists the imports that may be replaced, with the errno the stub returns:
+// what proxy-wasm-cpp-host answers for them in releases after Envoy 1.33.
+var Stubbable = map[string]uint32{
+	"wasi_snapshot_preview1.path_filestat_get":     58, // ENOTSUP
+	"wasi_snapshot_preview1.fd_filestat_get":       8,  // EBADF
+	"wasi_snapshot_preview1.fd_readdir":            8,  // EBADF
+	"wasi_snapshot_preview1.fd_pread":              8,  // EBADF
+	"wasi_snapshot_preview1.fd_pwrite":             8,  // EBADF
+	"wasi_snapshot_preview1.fd_tell":               8,  // EBADF
+	"wasi_snapshot_preview1.fd_sync":               8,  // EBADF
+	"wasi_snapshot_preview1.fd_datasync":           8,  // EBADF
+	"wasi_snapshot_preview1.path_readlink":         58, // ENOTSUP
+	"wasi_snapshot_preview1.path_unlink_file":      58, // ENOTSUP
+	"wasi_snapshot_preview1.path_rename":           58, // ENOTSUP
+	"wasi_snapshot_preview1.path_create_directory": 58, // ENOTSUP
+	"wasi_snapshot_preview1.path_remove_directory": 58, // ENOTSUP
+}
+
+// ErrUnsupported reports a module this package cannot rewrite safely.
+var ErrUnsupported = errors.New("wasmstub: cannot rewrite module")
+
+// Stub replaces the module's imports that provided does not know (a "module.name" set)
+// with local stubs, and returns the rewritten module and the names replaced. A module
+// that needs no stub comes back unchanged.
+func Stub(module []byte, provided map[string]bool) ([]byte, []string, error) {
+	m, err := parse(module)
+	if err != nil {
+		return nil, nil, err
+	}
+	imports, types, err := m.functionImports()
+	if err != nil {
+		return nil, nil, err
+	}
+	var missing []stubbed
+	for i, im := range imports {
+		if provided[im.name] {
+			continue
+		}
+		code, ok := Stubbable[im.name]
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: it imports %s, which the host does not provide and which cannot be replaced safely", ErrUnsupported, im.name)
+		}
+		if sig := types[im.typ]; !bytes.Equal(sig.results, []byte{valI32}) {
+			return nil, nil, fmt.Errorf("%w: %s does not return an errno", ErrUnsupported, im.name)
+		}
+		missing = append(missing, stubbed{index: uint32(i), typ: im.typ, errno: code, name: im.name})
+	}
+	if len(missing) == 0 {
+		return module, nil, nil
+	}
+	defined, err := m.definedFunctions()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := newRemap(uint32(len(imports)), defined, missing)
+	out, err := m.rewrite(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, len(missing))
+	for i, s := range missing {
+		names[i] = s.name
+	}
+	sort.Strings(names)
+	return out, names, nil
+}
+
+type stubbed struct {
+	index uint32 // among function imports
+	typ   uint32
+	errno uint32
+	name  string
+}
+
+// remap gives each old function index its new one: imports before a removed one keep
+// theirs, later functions move down, and removed imports become the stubs appended
+// after the defined functions.
+type remap struct {
+	removed []stubbed
+	newOf   func(uint32) uint32
+}
+
+func newRemap(numImports, numDefined uint32, removed []stubbed) *remap {
+	r := &remap{removed: removed}
+	at := map[uint32]uint32{}
+	for j, s := range removed {
+		at[s.index] = numImports - uint32(len(removed)) + numDefined + uint32(j)
+	}
+	r.newOf = func(old uint32) uint32 {
+		if n, ok := at[old]; ok {
+			return n
+		}
+		shift := uint32(0)
+		for _, s := range removed {
+			if s.index < old {
+				shift++
+			}
+		}
+		return old - shift
+	}
+	return r
+}
