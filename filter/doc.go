@@ -1,8 +1,10 @@
 // Package filter is the proxy-wasm glue of entra-auth: the VM, plugin and HTTP contexts
-// that Envoy drives through the SDK. It reads the plugin configuration when the plugin
-// starts, and on every request removes identity headers a client may have sent, so that
-// only the filter can ever set them for the upstream.
+// Envoy drives through the SDK. It turns the decisions of package flow into host calls:
+// reading headers and cookies, dispatching the discovery, JWKS and token requests to the
+// identity provider's cluster, pausing and resuming streams, sending redirects and error
+// pages, setting identity headers, and sharing the provider's metadata between the VMs of
+// one Envoy through shared data.
 //
-// The package is built both natively, where its tests run on the SDK's proxytest
-// emulator, and for wasip1, where main links it into the module.
+// No goroutine, timer or sleep: every wait is a paused stream resumed from a callback
+// (a dispatched call's answer, or a tick).
 package filter

@@ -1,15 +1,17 @@
 package filter
 
 import (
-	"strings"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
-)
 
-// IdentityHeaderPrefix starts every header the filter sets to tell the upstream who the
-// user is. Copies sent by a client are removed from every request.
-const IdentityHeaderPrefix = "x-auth-request-"
+	"github.com/entra-auth/entra-auth/flow"
+)
 
 // NewVMContext returns the root of the filter's context tree, for proxywasm.SetVMContext.
 func NewVMContext() types.VMContext { return &vmContext{} }
@@ -18,62 +20,73 @@ type vmContext struct {
 	types.DefaultVMContext
 }
 
-func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
+func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &plugin{now: time.Now} }
 
-type pluginContext struct {
+// plugin is the root context: one per plugin configuration and VM.
+type plugin struct {
 	types.DefaultPluginContext
-	config Config
+	now     func() time.Time
+	flow    *flow.Flow
+	idp     *idpCache
+	metrics metrics
 }
 
-func (p *pluginContext) OnPluginStart(configurationSize int) types.OnPluginStartStatus {
+func (p *plugin) OnPluginStart(configurationSize int) types.OnPluginStartStatus {
 	var data []byte
 	if configurationSize > 0 {
 		var err error
-		data, err = proxywasm.GetPluginConfiguration()
-		if err != nil {
+		if data, err = proxywasm.GetPluginConfiguration(); err != nil {
 			proxywasm.LogCriticalf("entra-auth: cannot read the plugin configuration: %v", err)
 			return types.OnPluginStartStatusFailed
 		}
 	}
-	cfg, err := ParseConfig(data)
+	cfg, err := flow.ParseConfig(data, os.LookupEnv)
 	if err != nil {
-		proxywasm.LogCriticalf("entra-auth: %v", err)
+		logEach(err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.config = cfg
-	proxywasm.LogInfof("entra-auth: started; configuration keys: [%s]", strings.Join(cfg.Keys, ", "))
+	if p.flow, err = flow.New(cfg, rand.Reader, p.now); err != nil {
+		logEach(err)
+		return types.OnPluginStartStatusFailed
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	p.idp = newIDPCache(cfg, hex.EncodeToString(id[:]), p.now)
+	p.metrics = defineMetrics()
+	proxywasm.LogInfof("entra-auth: started for tenant %s, client %s, identity provider %s through cluster %s",
+		cfg.TenantID, cfg.ClientID, cfg.Authority, cfg.IDPCluster)
+	p.idp.tick() // fetch the provider's metadata now, from the root context
 	return types.OnPluginStartStatusOK
 }
 
-func (p *pluginContext) NewHttpContext(uint32) types.HttpContext { return &httpContext{} }
-
-type httpContext struct {
-	types.DefaultHttpContext
-}
-
-func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	headers, err := proxywasm.GetHttpRequestHeaders()
-	if err != nil {
-		// Without the headers the filter cannot guarantee that no forged identity
-		// reaches the upstream: fail closed.
-		proxywasm.LogErrorf("entra-auth: cannot read request headers: %v", err)
-		_ = proxywasm.SendHttpResponse(500, nil, []byte("entra-auth: cannot read request headers\n"), -1)
-		return types.ActionPause
-	}
-	for _, h := range headers {
-		if isIdentityHeader(h[0]) {
-			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
-				proxywasm.LogErrorf("entra-auth: cannot remove client-sent header %s: %v", h[0], err)
-				_ = proxywasm.SendHttpResponse(500, nil, []byte("entra-auth: cannot remove a client-sent identity header\n"), -1)
-				return types.ActionPause
-			}
+// logEach writes one critical line per configuration problem.
+func logEach(err error) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			proxywasm.LogCritical("entra-auth: " + e.Error())
 		}
+		return
 	}
-	return types.ActionContinue
+	proxywasm.LogCritical("entra-auth: " + err.Error())
 }
 
-// isIdentityHeader reports whether name (as the host gives it, lower-case) is one of the
-// headers only this filter may set.
-func isIdentityHeader(name string) bool {
-	return len(name) >= len(IdentityHeaderPrefix) && strings.EqualFold(name[:len(IdentityHeaderPrefix)], IdentityHeaderPrefix)
+func (p *plugin) OnTick() { p.idp.tick() }
+
+func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
+	return &stream{plugin: p, id: id}
 }
+
+// metrics are counters Envoy exports with its stats (prefixed by Envoy).
+type metrics struct {
+	signInsStarted, signInsCompleted, signInsFailed proxywasm.MetricCounter
+}
+
+func defineMetrics() metrics {
+	return metrics{
+		signInsStarted:   proxywasm.DefineCounterMetric("entra_auth_sign_ins_started"),
+		signInsCompleted: proxywasm.DefineCounterMetric("entra_auth_sign_ins_completed"),
+		signInsFailed:    proxywasm.DefineCounterMetric("entra_auth_sign_ins_failed"),
+	}
+}
+
+var errNoHeaders = errors.New("filter: cannot read the request headers")

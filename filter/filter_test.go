@@ -1,14 +1,39 @@
 package filter
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-func newEmulator(t *testing.T, config string) proxytest.HostEmulator {
+// These tests run the filter natively on the SDK's emulator. The emulator resumes streams
+// only from their own callbacks, so here the provider's metadata is loaded before the
+// requests; waiting for it is tested end to end under the Envoy-like host (e2e/).
+
+const (
+	tenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	clientID = "11111111-2222-3333-4444-555555555555"
+	issuer   = "https://login.microsoftonline.com/" + tenant + "/v2.0"
+)
+
+var (
+	cookieSecret = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	testConfig   = `{"tenant_id":"` + tenant + `","client_id":"` + clientID + `","client_secret":"s3cret",
+		"idp_cluster":"entra","cookie_secret":"` + cookieSecret + `","skip_paths":["/healthz"]}`
+	signingKey, _ = rsa.GenerateKey(rand.Reader, 2048)
+)
+
+func newHost(t *testing.T, config string) proxytest.HostEmulator {
 	t.Helper()
 	opt := proxytest.NewEmulatorOption().WithVMContext(NewVMContext()).WithPluginConfiguration([]byte(config))
 	host, reset := proxytest.NewHostEmulator(opt)
@@ -16,73 +41,217 @@ func newEmulator(t *testing.T, config string) proxytest.HostEmulator {
 	return host
 }
 
-func TestPluginStart(t *testing.T) {
-	cases := []struct {
-		name, config string
-		want         types.OnPluginStartStatus
-		wantLog      string
-	}{
-		{"valid", `{"tenant_id": "contoso"}`, types.OnPluginStartStatusOK, "configuration keys: [tenant_id]"},
-		{"none", ``, types.OnPluginStartStatusOK, "configuration keys: []"},
-		{"invalid", `{"tenant_id": `, types.OnPluginStartStatusFailed, "not valid JSON"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			host := newEmulator(t, tc.config)
-			if got := host.StartPlugin(); got != tc.want {
-				t.Fatalf("StartPlugin = %v, want %v", got, tc.want)
-			}
-			logs := strings.Join(append(host.GetInfoLogs(), host.GetCriticalLogs()...), "\n")
-			if !strings.Contains(logs, tc.wantLog) {
-				t.Errorf("logs %q lack %q", logs, tc.wantLog)
-			}
-		})
-	}
+func discoveryJSON() []byte {
+	base := "https://login.microsoftonline.com/" + tenant
+	b, _ := json.Marshal(map[string]string{
+		"issuer": issuer, "authorization_endpoint": base + "/oauth2/v2.0/authorize",
+		"token_endpoint": base + "/oauth2/v2.0/token", "jwks_uri": base + "/discovery/v2.0/keys",
+		"end_session_endpoint": base + "/oauth2/v2.0/logout",
+	})
+	return b
 }
 
-// Security rule: client-sent x-auth-request-* headers are removed on every request, so
-// that only the filter can tell the upstream who the user is.
-func TestClientSentIdentityHeadersAreRemoved(t *testing.T) {
-	host := newEmulator(t, `{}`)
+func jwksJSON() []byte {
+	b, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
+		"kty": "RSA", "use": "sig", "kid": "key-1",
+		"n": base64.RawURLEncoding.EncodeToString(signingKey.N.Bytes()),
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(signingKey.E)).Bytes()),
+	}}})
+	return b
+}
+
+// started returns a host whose plugin started and loaded the provider's metadata.
+func started(t *testing.T) proxytest.HostEmulator {
+	t.Helper()
+	host := newHost(t, testConfig)
 	if host.StartPlugin() != types.OnPluginStartStatusOK {
-		t.Fatal("plugin did not start")
+		t.Fatalf("plugin did not start: %v", host.GetCriticalLogs())
 	}
-	id := host.InitializeHttpContext()
-	action := host.CallOnRequestHeaders(id, [][2]string{
-		{":path", "/"}, {":method", "GET"}, {":authority", "app.example"},
-		{"x-auth-request-user", "admin@contoso.com"},
-		{"X-Auth-Request-Email", "admin@contoso.com"},
-		{"x-auth-request-groups", "admins"},
-		{"x-auth-request-user", "second copy"},
-		{"x-auth-requested", "not ours"},
-		{"accept", "text/html"},
-	}, true)
-	if action != types.ActionContinue {
-		t.Fatalf("action %v, want Continue", action)
+	answer := func(wantPath string, body []byte) {
+		calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+		last := calls[len(calls)-1]
+		if last.Upstream != "entra" || !strings.HasSuffix(headerOf(last.Headers, ":path"), wantPath) {
+			t.Fatalf("callout %s %v, want %s", last.Upstream, last.Headers, wantPath)
+		}
+		host.CallOnHttpCallResponse(last.CalloutID, [][2]string{{":status", "200"}}, nil, body)
 	}
-	for _, h := range host.GetCurrentRequestHeaders(id) {
-		if strings.HasPrefix(strings.ToLower(h[0]), IdentityHeaderPrefix) {
-			t.Errorf("client-sent %s: %s reached the upstream", h[0], h[1])
+	answer("/v2.0/.well-known/openid-configuration", discoveryJSON())
+	answer("/discovery/v2.0/keys", jwksJSON())
+	return host
+}
+
+func headerOf(h [][2]string, name string) string {
+	for _, p := range h {
+		if p[0] == name {
+			return p[1]
 		}
 	}
-	kept := map[string]bool{}
-	for _, h := range host.GetCurrentRequestHeaders(id) {
-		kept[h[0]] = true
+	return ""
+}
+
+func request(path string, extra ...[2]string) [][2]string {
+	return append([][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "app.contoso.com"}, {":path", path}, {"x-request-id", "req-1"}}, extra...)
+}
+
+var browserAccept = [2]string{"accept", "text/html,application/xhtml+xml"}
+
+func TestPluginStartRefusesBadConfiguration(t *testing.T) {
+	host := newHost(t, `{"tenant_id": "common", "tenantid": "x"}`)
+	if host.StartPlugin() != types.OnPluginStartStatusFailed {
+		t.Fatal("started with a bad configuration")
 	}
-	for _, name := range []string{":path", "accept", "x-auth-requested"} {
-		if !kept[name] {
-			t.Errorf("%s was removed too", name)
+	logs := strings.Join(host.GetCriticalLogs(), "\n")
+	for _, want := range []string{`"tenantid": unknown key (did you mean "tenant_id"?)`, `"client_id": is required`, `"idp_cluster": is required`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
 	}
 }
 
-func TestIsIdentityHeader(t *testing.T) {
-	for name, want := range map[string]bool{
-		"x-auth-request-user": true, "X-AUTH-REQUEST-EMAIL": true, "x-auth-request-": true,
-		"x-auth-requested": false, "x-auth-request": false, "authorization": false, "": false,
+func TestSignedOutBrowserIsSentToSignIn(t *testing.T) {
+	host := started(t)
+	id := host.InitializeHttpContext()
+	if a := host.CallOnRequestHeaders(id, request("/app?x=1", browserAccept), true); a != types.ActionPause {
+		t.Fatalf("action %v", a)
+	}
+	resp := host.GetSentLocalResponse(id)
+	loc, _ := url.Parse(headerOf(resp.Headers, "location"))
+	if resp.StatusCode != 302 || loc.Host != "login.microsoftonline.com" || loc.Query().Get("code_challenge_method") != "S256" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Headers)
+	}
+	if c := headerOf(resp.Headers, "set-cookie"); !strings.HasPrefix(c, "__Host-entra-auth-signin-") {
+		t.Errorf("sign-in cookie %q", c)
+	}
+}
+
+// Security rule: programs get 401 with WWW-Authenticate, not a redirect.
+func TestSignedOutProgramGets401(t *testing.T) {
+	host := started(t)
+	for name, headers := range map[string][][2]string{
+		"json client": {{"accept", "application/json"}},
+		"no accept":   nil,
+		"XHR":         {browserAccept, {"x-requested-with", "XMLHttpRequest"}},
 	} {
-		if got := isIdentityHeader(name); got != want {
-			t.Errorf("isIdentityHeader(%q) = %v, want %v", name, got, want)
+		id := host.InitializeHttpContext()
+		host.CallOnRequestHeaders(id, request("/api/items", headers...), true)
+		resp := host.GetSentLocalResponse(id)
+		if resp.StatusCode != 401 || !strings.HasPrefix(headerOf(resp.Headers, "www-authenticate"), "Bearer realm=") || headerOf(resp.Headers, "location") != "" {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, resp.Headers)
 		}
+	}
+}
+
+// signIn runs a whole sign-in on the emulator and returns the session cookies.
+func signIn(t *testing.T, host proxytest.HostEmulator) [][2]string {
+	t.Helper()
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, request("/app", browserAccept), true)
+	start := host.GetSentLocalResponse(id)
+	loc, _ := url.Parse(headerOf(start.Headers, "location"))
+	q := loc.Query()
+	signInCookie, _, _ := strings.Cut(headerOf(start.Headers, "set-cookie"), ";")
+
+	cb := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(cb, request("/.auth/callback?code=the-code&state="+url.QueryEscape(q.Get("state")), browserAccept, [2]string{"cookie", signInCookie}), true)
+	calls := host.GetCalloutAttributesFromContext(cb)
+	if len(calls) != 1 || headerOf(calls[0].Headers, ":method") != "POST" {
+		t.Fatalf("token request %+v (reply %+v)", calls, host.GetSentLocalResponse(cb))
+	}
+	form, _ := url.ParseQuery(string(calls[0].Body))
+	if form.Get("code") != "the-code" || form.Get("code_verifier") == "" || form.Get("client_secret") != "s3cret" {
+		t.Fatalf("token form %v", form)
+	}
+	now := time.Now()
+	idToken := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"aud": clientID, "iss": issuer, "tid": tenant, "sub": "sub-1", "oid": "oid-1", "nonce": q.Get("nonce"),
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "ver": "2.0",
+		"preferred_username": "ada@contoso.com", "name": "Ada Lovelace", "groups": []string{"g1", "g2"},
+	})
+	idToken.Header["kid"] = "key-1"
+	signed, _ := idToken.SignedString(signingKey)
+	tokens, _ := json.Marshal(map[string]any{"id_token": signed, "access_token": "at", "token_type": "Bearer", "expires_in": 3599})
+	host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil, tokens)
+	done := host.GetSentLocalResponse(cb)
+	if done == nil || done.StatusCode != 302 || headerOf(done.Headers, "location") != "/app" {
+		t.Fatalf("completion %+v; logs %v %v", done, host.GetWarnLogs(), host.GetErrorLogs())
+	}
+	var cookies [][2]string
+	for _, h := range done.Headers {
+		if h[0] == "set-cookie" && !strings.Contains(h[1], "Max-Age=0") {
+			nv, _, _ := strings.Cut(h[1], ";")
+			cookies = append(cookies, [2]string{"cookie", nv})
+		}
+	}
+	return cookies
+}
+
+func TestSignInThenSignedInRequest(t *testing.T) {
+	host := started(t)
+	cookies := signIn(t, host)
+	id := host.InitializeHttpContext()
+	forged := [2]string{"x-auth-request-user", "admin@contoso.com"}
+	if a := host.CallOnRequestHeaders(id, request("/app", append(cookies, forged)...), true); a != types.ActionContinue {
+		t.Fatalf("signed-in request: %v, reply %+v", a, host.GetSentLocalResponse(id))
+	}
+	got := map[string][]string{}
+	for _, h := range host.GetCurrentRequestHeaders(id) {
+		got[h[0]] = append(got[h[0]], h[1])
+	}
+	for name, want := range map[string]string{
+		"x-auth-request-user": "ada@contoso.com", "x-auth-request-name": "Ada Lovelace",
+		"x-auth-request-oid": "oid-1", "x-auth-request-tid": tenant, "x-auth-request-groups": "g1,g2",
+	} {
+		if len(got[name]) != 1 || got[name][0] != want {
+			t.Errorf("%s = %v, want [%s]", name, got[name], want)
+		}
+	}
+}
+
+// Security rule: client-sent x-auth-request-* headers are removed on every request,
+// authenticated or not.
+func TestForgedIdentityHeadersAreRemovedOnEveryRoute(t *testing.T) {
+	host := started(t)
+	forged := [][2]string{{"x-auth-request-user", "admin"}, {"X-Auth-Request-Groups", "admins"}, {"x-auth-request-user-id", "1"}}
+	for _, path := range []string{"/healthz", "/app", "/.auth/me", "/.auth/callback?code=x&state=y"} {
+		id := host.InitializeHttpContext()
+		host.CallOnRequestHeaders(id, request(path, forged...), true)
+		for _, h := range host.GetCurrentRequestHeaders(id) {
+			if strings.HasPrefix(strings.ToLower(h[0]), "x-auth-request-") {
+				t.Errorf("%s: %s survived", path, h[0])
+			}
+		}
+	}
+}
+
+// A body answered Continue would release headers the filter paused: the filter holds
+// every body until it decides to pass the request.
+func TestBodyOfAnUnauthenticatedRequestIsHeld(t *testing.T) {
+	host := started(t)
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, request("/api/upload", [2]string{"accept", "application/json"}), false)
+	if a := host.CallOnRequestBody(id, []byte("payload"), true); a != types.ActionPause {
+		t.Fatalf("body of an unauthenticated request: %v", a)
+	}
+	skip := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(skip, request("/healthz"), false)
+	if a := host.CallOnRequestBody(skip, []byte("payload"), true); a != types.ActionContinue {
+		t.Fatalf("body of a passed request: %v", a)
+	}
+}
+
+func TestMe(t *testing.T) {
+	host := started(t)
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, request("/.auth/me"), true)
+	if r := host.GetSentLocalResponse(id); r.StatusCode != 401 {
+		t.Fatalf("signed out: %d", r.StatusCode)
+	}
+	cookies := signIn(t, host)
+	id = host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, request("/.auth/me", cookies...), true)
+	r := host.GetSentLocalResponse(id)
+	var me map[string]any
+	if err := json.Unmarshal(r.Data, &me); err != nil || r.StatusCode != 200 || me["oid"] != "oid-1" || me["preferred_username"] != "ada@contoso.com" {
+		t.Fatalf("%d %s", r.StatusCode, r.Data)
 	}
 }

@@ -84,6 +84,7 @@ type Host struct {
 	queues    sharedQueues
 	metrics   metricStore
 	logMu     sync.Mutex
+	vmNanos   atomic.Int64 // time spent inside callbacks, all VMs
 }
 
 // New compiles the module, checks that it imports only what Envoy provides, and starts
@@ -254,4 +255,18 @@ func writeLog(w io.Writer, l Log) {
 		who = fmt.Sprintf("vm %d", l.VM)
 	}
 	fmt.Fprintf(w, "[%s][%s][wasm] %s: %s\n", l.Time.Format("2006-01-02 15:04:05.000"), l.Level, who, l.Message)
+}
+
+// VMTime is the total time spent inside the module's callbacks (host functions they
+// called included), over all VMs: the filter's own cost, without this host's plumbing.
+func (h *Host) VMTime() time.Duration { return time.Duration(h.vmNanos.Load()) }
+
+// MemorySizes returns the size in bytes of each VM's linear memory, for tests that watch
+// the module's memory over many requests.
+func (h *Host) MemorySizes() []uint32 {
+	sizes := make([]uint32, len(h.vms))
+	for i, v := range h.vms {
+		v.run(func() { sizes[i] = v.mod.Memory().Size() })
+	}
+	return sizes
 }

@@ -230,7 +230,9 @@ func (v *vm) callback(fn api.Function, contextID uint32, args ...uint64) (res ui
 	}
 	prevCurrent, prevEffective := v.currentID, v.effectiveID
 	v.currentID, v.effectiveID = contextID, 0
+	start := time.Now()
 	out, err := fn.Call(v.ctx, args...)
+	v.host.vmNanos.Add(int64(time.Since(start)))
 	v.currentID, v.effectiveID = prevCurrent, prevEffective
 	if err != nil {
 		v.fail(fmt.Errorf("%s: %w", fn.Definition().ExportNames()[0], err))

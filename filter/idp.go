@@ -1,0 +1,359 @@
+package filter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/jwks"
+)
+
+// Shared data keys. Shared data is per vm_id and per Envoy process: what one worker's VM
+// fetched, the others read.
+const (
+	sharedMetadataKey   = "entra-auth/idp-metadata/v1"
+	sharedLeaseKey      = "entra-auth/idp-fetch-lease"
+	sharedKidRefreshKey = "entra-auth/jwks-unknown-kid-refresh"
+	sharedUsedStatesKey = "entra-auth/used-states"
+)
+
+// Tick periods: quick while a fetch is wanted or streams wait, slow otherwise.
+const (
+	idleTick = 1000 * time.Millisecond
+	busyTick = 20 * time.Millisecond
+)
+
+// metadata is the identity provider's configuration and keys, as one VM knows them.
+type metadata struct {
+	fetchedAt time.Time
+	disc      *flow.Discovery
+	keys      *jwks.Set
+	verifier  *jwks.Verifier
+}
+
+// waiter is a stream (or other work) waiting for metadata.
+type waiter func(*metadata, error)
+
+// idpCache fetches, shares and refreshes the provider's metadata. All of it runs on the
+// VM's one thread; fetches are dispatched from the root context (on a tick), so that a
+// stream that goes away never takes a fetch's answer with it.
+type idpCache struct {
+	cfg      *flow.Config
+	instance string // this VM, in the fetch lease
+	now      func() time.Time
+
+	current       *metadata
+	sharedBody    []byte // current, as stored in shared data
+	fetching      bool
+	fetchDeadline time.Time
+	forceKeys     bool // a token named an unknown kid: fetch the JWKS again
+	waiters       []waiter
+	failures      int
+	nextAttempt   time.Time
+	lastErr       error
+	tickPeriod    time.Duration
+}
+
+func newIDPCache(cfg *flow.Config, instance string, now func() time.Time) *idpCache {
+	return &idpCache{cfg: cfg, instance: instance, now: now}
+}
+
+// await calls fn with the metadata: at once if it is loaded, else when a fetch ends. While
+// the provider is failing and the next attempt is not due, fn fails at once rather than
+// piling up paused streams.
+func (c *idpCache) await(fn waiter) {
+	if c.current != nil {
+		fn(c.current, nil)
+		return
+	}
+	if c.lastErr != nil && c.now().Before(c.nextAttempt) {
+		fn(nil, c.lastErr)
+		return
+	}
+	c.waiters = append(c.waiters, fn)
+	c.setTick(busyTick)
+}
+
+// refreshKeysAfter handles a token whose kid the keys fetched at since do not have: it
+// calls fn with newer metadata, fetching the JWKS again unless another fetch for an
+// unknown kid started less than jwks.MinUnknownKeyRefresh ago (on any VM of this Envoy).
+func (c *idpCache) refreshKeysAfter(since time.Time, fn waiter) {
+	if c.adoptShared() || (c.current != nil && c.current.fetchedAt.After(since)) {
+		fn(c.current, nil)
+		return
+	}
+	if !c.claimUnknownKidRefresh() {
+		fn(nil, fmt.Errorf("%w (the keys were fetched again less than %v ago)", jwks.ErrUnknownKey, jwks.MinUnknownKeyRefresh))
+		return
+	}
+	c.forceKeys = true
+	c.waiters = append(c.waiters, func(md *metadata, err error) {
+		if err == nil && !md.fetchedAt.After(since) {
+			err = fmt.Errorf("%w: the fetch did not bring newer keys", jwks.ErrUnknownKey)
+		}
+		fn(md, err)
+	})
+	c.setTick(busyTick)
+}
+
+// claimUnknownKidRefresh takes the process-wide right to refetch keys for an unknown kid,
+// at most once per jwks.MinUnknownKeyRefresh, with a compare-and-swap on shared data.
+func (c *idpCache) claimUnknownKidRefresh() bool {
+	now := c.now()
+	value, cas, err := proxywasm.GetSharedData(sharedKidRefreshKey)
+	var last time.Time
+	if err == nil && len(value) == 8 {
+		last = time.Unix(0, int64(binary.LittleEndian.Uint64(value)))
+	}
+	if !jwks.RefreshAllowed(last, now) {
+		return false
+	}
+	stamp := binary.LittleEndian.AppendUint64(nil, uint64(now.UnixNano()))
+	return proxywasm.SetSharedData(sharedKidRefreshKey, stamp, cas) == nil
+}
+
+// tick runs on the root context: adopt what another VM fetched, start a fetch when one is
+// wanted and this VM holds the lease, and give up on a fetch whose answer never came.
+func (c *idpCache) tick() {
+	now := c.now()
+	if c.fetching {
+		if now.Before(c.fetchDeadline) {
+			return
+		}
+		c.fetched(nil, fmt.Errorf("%w: the fetch got no answer in time", flow.ErrIdPUnavailable))
+	}
+	if c.adoptShared() {
+		// Newer than what any waiter saw, including those waiting for an unknown kid.
+		c.forceKeys = false
+		c.resolve(c.current, nil)
+	}
+	stale := c.current != nil && now.Sub(c.current.fetchedAt) >= c.cfg.JWKSRefreshInterval
+	wanted := c.current == nil || c.forceKeys || stale
+	if wanted && !now.Before(c.nextAttempt) && c.takeLease(now) {
+		c.fetch(c.forceKeys && c.current != nil)
+	}
+	if len(c.waiters) > 0 || (wanted && c.current == nil) {
+		c.setTick(busyTick)
+	} else {
+		c.setTick(idleTick)
+	}
+}
+
+func (c *idpCache) setTick(d time.Duration) {
+	if c.tickPeriod == d {
+		return
+	}
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(d / time.Millisecond)); err != nil {
+		proxywasm.LogErrorf("entra-auth: set tick period: %v", err)
+		return
+	}
+	c.tickPeriod = d
+}
+
+// fetch gets the discovery document (unless keysOnly) and the JWKS through idp_cluster.
+func (c *idpCache) fetch(keysOnly bool) {
+	c.fetching = true
+	c.fetchDeadline = c.now().Add(3*c.cfg.IDPTimeout + time.Second)
+	getKeys := func(discBody []byte, disc *flow.Discovery) {
+		err := c.call(disc.KeysRequest(), func(status int, body []byte) {
+			keys, err := flow.ParseKeys(status, body)
+			if err != nil {
+				c.fetched(nil, err)
+				return
+			}
+			md := &metadata{fetchedAt: c.now(), disc: disc, keys: keys, verifier: c.verifier(disc)}
+			c.store(md, discBody, body)
+			c.fetched(md, nil)
+		})
+		if err != nil {
+			c.fetched(nil, err)
+		}
+	}
+	if keysOnly {
+		getKeys(c.currentDiscoveryBody(), c.current.disc)
+		return
+	}
+	err := c.call(c.cfg.DiscoveryRequest(), func(status int, body []byte) {
+		disc, err := flow.ParseDiscovery(c.cfg, status, body)
+		if err != nil {
+			c.fetched(nil, err)
+			return
+		}
+		getKeys(body, disc)
+	})
+	if err != nil {
+		c.fetched(nil, err)
+	}
+}
+
+func (c *idpCache) verifier(d *flow.Discovery) *jwks.Verifier {
+	return jwks.NewVerifier(jwks.Config{
+		ClientID:       c.cfg.ClientID,
+		Issuer:         d.Issuer,
+		AllowedTenants: c.cfg.AllowedTenants,
+		ClockSkew:      c.cfg.ClockSkew,
+		Now:            c.now,
+	})
+}
+
+// call dispatches req to the identity provider's cluster.
+func (c *idpCache) call(req *flow.HTTPRequest, done func(status int, body []byte)) error {
+	return dispatch(c.cfg.IDPCluster, c.cfg.IDPTimeout, req, done)
+}
+
+// dispatch sends req to cluster and calls done with the answer's status (0 when there
+// was none) and body.
+func dispatch(cluster string, timeout time.Duration, req *flow.HTTPRequest, done func(status int, body []byte)) error {
+	_, err := proxywasm.DispatchHttpCall(cluster, req.Pairs(), req.Body, nil, uint32(timeout/time.Millisecond),
+		func(numHeaders, bodySize, _ int) {
+			status := 0
+			if numHeaders > 0 {
+				headers, _ := proxywasm.GetHttpCallResponseHeaders()
+				for _, h := range headers {
+					if h[0] == ":status" {
+						status, _ = strconv.Atoi(h[1])
+					}
+				}
+			}
+			var body []byte
+			if bodySize > 0 {
+				body, _ = proxywasm.GetHttpCallResponseBody(0, bodySize)
+			}
+			done(status, body)
+		})
+	if err != nil {
+		if errors.Is(err, types.ErrorStatusBadArgument) {
+			return fmt.Errorf("%w: cannot call cluster %q: is it defined in Envoy's configuration (idp_cluster)?", flow.ErrIdPUnavailable, cluster)
+		}
+		return fmt.Errorf("%w: dispatch to %q: %v", flow.ErrIdPUnavailable, cluster, err)
+	}
+	return nil
+}
+
+// fetched ends a fetch: the lease goes back, and waiting streams learn the outcome.
+func (c *idpCache) fetched(md *metadata, err error) {
+	c.fetching = false
+	c.releaseLease()
+	c.finish(md, err)
+}
+
+func (c *idpCache) finish(md *metadata, err error) {
+	if err != nil {
+		c.failures++
+		backoff := min(time.Second<<min(c.failures-1, 6), time.Minute)
+		c.nextAttempt = c.now().Add(backoff)
+		c.lastErr = err
+		proxywasm.LogErrorf("entra-auth: fetching the identity provider's metadata failed (attempt %d, next in %v): %v", c.failures, backoff, err)
+		c.forceKeys = false
+		c.resolve(nil, err)
+		return
+	}
+	c.failures, c.lastErr, c.nextAttempt, c.forceKeys = 0, nil, time.Time{}, false
+	c.current = md
+	c.resolve(md, nil)
+}
+
+// resolve hands the outcome to every waiter.
+func (c *idpCache) resolve(md *metadata, err error) {
+	waiters := c.waiters
+	c.waiters = nil
+	if md == nil && err == nil {
+		return
+	}
+	for _, w := range waiters {
+		w(md, err)
+	}
+}
+
+// The shared copy: fetch time, then the discovery document's and the JWKS's bodies as the
+// provider sent them, so that every VM parses the same bytes.
+
+func (c *idpCache) store(md *metadata, disc, keys []byte) {
+	value := binary.LittleEndian.AppendUint64(nil, uint64(md.fetchedAt.UnixNano()))
+	value = binary.LittleEndian.AppendUint32(value, uint32(len(disc)))
+	value = append(append(value, disc...), keys...)
+	if err := proxywasm.SetSharedData(sharedMetadataKey, value, 0); err != nil {
+		proxywasm.LogWarnf("entra-auth: cannot share the identity provider's metadata with the other workers: %v", err)
+	}
+	c.sharedBody = value
+}
+
+func (c *idpCache) currentDiscoveryBody() []byte {
+	if len(c.sharedBody) < 12 {
+		return nil
+	}
+	n := binary.LittleEndian.Uint32(c.sharedBody[8:])
+	return c.sharedBody[12 : 12+n]
+}
+
+// adoptShared takes the shared metadata when it is newer than this VM's, and reports
+// whether it did.
+func (c *idpCache) adoptShared() bool {
+	value, _, err := proxywasm.GetSharedData(sharedMetadataKey)
+	if err != nil || len(value) < 12 {
+		return false
+	}
+	fetchedAt := time.Unix(0, int64(binary.LittleEndian.Uint64(value)))
+	if c.current != nil && !fetchedAt.After(c.current.fetchedAt) {
+		return false
+	}
+	n := binary.LittleEndian.Uint32(value[8:])
+	if uint64(n) > uint64(len(value)-12) {
+		return false
+	}
+	discBody, keysBody := value[12:12+n], value[12+n:]
+	disc, err := flow.ParseDiscovery(c.cfg, 200, discBody)
+	if err != nil {
+		return false
+	}
+	keys, err := flow.ParseKeys(200, keysBody)
+	if err != nil {
+		return false
+	}
+	c.current = &metadata{fetchedAt: fetchedAt, disc: disc, keys: keys, verifier: c.verifier(disc)}
+	c.sharedBody = bytes.Clone(value)
+	c.failures, c.lastErr, c.nextAttempt = 0, nil, time.Time{}
+	return true
+}
+
+// The fetch lease lets one VM fetch while the others wait for its result. It expires, so
+// a VM that dies mid-fetch does not block the rest. Shared data's compare-and-swap only
+// guards keys that exist; the first lease is written blind and read back, and in the
+// rare race where two VMs both see no lease, both fetch once.
+
+func (c *idpCache) takeLease(now time.Time) bool {
+	value, cas, err := proxywasm.GetSharedData(sharedLeaseKey)
+	found := err == nil
+	if found {
+		holder, until, ok := strings.Cut(string(value), "|")
+		expiry, _ := strconv.ParseInt(until, 10, 64)
+		if ok && holder != c.instance && now.UnixNano() < expiry {
+			return false
+		}
+	}
+	mine := []byte(c.instance + "|" + strconv.FormatInt(now.Add(3*c.cfg.IDPTimeout+time.Second).UnixNano(), 10))
+	if !found {
+		if proxywasm.SetSharedData(sharedLeaseKey, mine, 0) != nil {
+			return false
+		}
+		back, _, err := proxywasm.GetSharedData(sharedLeaseKey)
+		return err == nil && bytes.Equal(back, mine)
+	}
+	return proxywasm.SetSharedData(sharedLeaseKey, mine, cas) == nil
+}
+
+func (c *idpCache) releaseLease() {
+	value, cas, err := proxywasm.GetSharedData(sharedLeaseKey)
+	if err != nil || !strings.HasPrefix(string(value), c.instance+"|") {
+		return
+	}
+	_ = proxywasm.SetSharedData(sharedLeaseKey, []byte(c.instance+"|0"), cas)
+}

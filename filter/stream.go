@@ -1,0 +1,259 @@
+package filter
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/jwks"
+)
+
+// stream is one HTTP request through the filter.
+type stream struct {
+	types.DefaultHttpContext
+	plugin    *plugin
+	id        uint32
+	req       *flow.Request
+	requestID string
+	// passed is set once the request may go upstream. Until then every body and trailer
+	// callback holds the request too: a body answered Continue would release headers the
+	// filter paused.
+	passed bool
+}
+
+func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		// Without the headers the filter cannot guarantee that no forged identity
+		// reaches the upstream: fail closed.
+		proxywasm.LogErrorf("entra-auth: %v: %v", errNoHeaders, err)
+		return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot read the request headers\n")})
+	}
+	removed := map[string]bool{}
+	for _, h := range headers {
+		if flow.IsIdentityHeader(h[0]) && !removed[h[0]] {
+			removed[h[0]] = true
+			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
+				proxywasm.LogErrorf("entra-auth: cannot remove the client-sent header %s: %v", h[0], err)
+				return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot remove a client-sent identity header\n")})
+			}
+		}
+		if h[0] == "x-request-id" {
+			s.requestID = h[1]
+		}
+	}
+	if s.requestID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		s.requestID = hex.EncodeToString(b[:])
+	}
+	s.req = flow.NewRequest(headers)
+	f := s.plugin.flow
+	switch f.Route(s.req) {
+	case flow.RouteSkip:
+		return s.pass()
+	case flow.RouteCallback:
+		return s.callback()
+	case flow.RouteLogin:
+		return s.startSignIn(flow.SafeReturnPath(s.req.Query().Get("rd")))
+	case flow.RouteLogout:
+		return s.logout()
+	case flow.RouteMe:
+		sess, err := f.Authenticate(s.req)
+		if err != nil {
+			return s.respond(flow.ErrorResponse(&flow.Request{}, 401, "sign_in_required", "Not signed in.", s.requestID))
+		}
+		return s.respond(flow.Me(sess))
+	}
+	sess, err := f.Authenticate(s.req)
+	if err == nil {
+		for _, h := range flow.IdentityHeaders(sess) {
+			if err := proxywasm.AddHttpRequestHeader(h[0], h[1]); err != nil {
+				proxywasm.LogErrorf("entra-auth: cannot set %s: %v", h[0], err)
+				return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot set the identity headers\n")})
+			}
+		}
+		return s.pass()
+	}
+	if !errors.Is(err, flow.ErrNoSession) {
+		proxywasm.LogDebugf("entra-auth: request %s: no valid session: %v", s.requestID, err)
+	}
+	if !s.req.IsBrowser() {
+		return s.respond(f.SignInRequired(s.req, s.requestID))
+	}
+	return s.startSignIn(flow.SafeReturnPath(s.req.Path))
+}
+
+func (s *stream) OnHttpRequestBody(int, bool) types.Action {
+	if s.passed {
+		return types.ActionContinue
+	}
+	return types.ActionPause
+}
+
+func (s *stream) OnHttpRequestTrailers(int) types.Action {
+	if s.passed {
+		return types.ActionContinue
+	}
+	return types.ActionPause
+}
+
+func (s *stream) pass() types.Action {
+	s.passed = true
+	return types.ActionContinue
+}
+
+// respond sends a local reply; the stream stays paused.
+func (s *stream) respond(r *flow.Response) types.Action {
+	if err := proxywasm.SendHttpResponse(uint32(r.Status), r.Headers, r.Body, -1); err != nil {
+		proxywasm.LogErrorf("entra-auth: request %s: cannot send a %d reply: %v", s.requestID, r.Status, err)
+	}
+	return types.ActionPause
+}
+
+// fail answers an error of a sign-in step with a page a person can act on, and logs it
+// with the request id. Error texts carry codes, key ids and claims names, never tokens.
+func (s *stream) fail(step string, err error) {
+	p := s.plugin.flow.Explain(err)
+	if p.Status >= 500 {
+		proxywasm.LogErrorf("entra-auth: request %s: %s failed: %v", s.requestID, step, err)
+	} else {
+		proxywasm.LogWarnf("entra-auth: request %s: %s failed: %v", s.requestID, step, err)
+	}
+	s.plugin.metrics.signInsFailed.Increment(1)
+	s.respond(flow.ErrorResponse(s.req, p.Status, p.Code, p.Message, s.requestID))
+}
+
+// resume makes this stream the one host calls act on, inside a callback that belongs to
+// another context (a tick or a dispatched call). It reports false when the stream is gone.
+func (s *stream) resume() bool {
+	return proxywasm.SetEffectiveContext(s.id) == nil
+}
+
+// afterMetadata runs fn with the provider's metadata, now or once it is fetched.
+func (s *stream) afterMetadata(step string, fn func(*metadata)) types.Action {
+	s.plugin.idp.await(func(md *metadata, err error) {
+		if !s.resume() {
+			return
+		}
+		if err != nil {
+			s.fail(step, err)
+			return
+		}
+		fn(md)
+	})
+	return types.ActionPause
+}
+
+func (s *stream) startSignIn(returnTo string) types.Action {
+	return s.afterMetadata("sign-in", func(md *metadata) {
+		resp, err := s.plugin.flow.StartSignIn(s.req, md.disc, returnTo)
+		if err != nil {
+			s.fail("sign-in", err)
+			return
+		}
+		s.plugin.metrics.signInsStarted.Increment(1)
+		s.respond(resp)
+	})
+}
+
+func (s *stream) logout() types.Action {
+	f := s.plugin.flow
+	sess, _ := f.Authenticate(s.req) // for logout_hint; none is fine
+	var disc *flow.Discovery
+	if md := s.plugin.idp.current; md != nil {
+		disc = md.disc
+	}
+	// Never wait for the provider to sign out: without its metadata the cookies are
+	// cleared all the same and the browser goes to the post-logout page.
+	return s.respond(f.Logout(s.req, disc, sess))
+}
+
+// callback completes a sign-in: state, code exchange, ID token, replay check, session.
+func (s *stream) callback() types.Action {
+	f := s.plugin.flow
+	cb, err := f.BeginCallback(s.req)
+	if err != nil {
+		s.fail("callback", err)
+		return types.ActionPause
+	}
+	// Single use: a replayed callback stops here, before its code is exchanged again.
+	if markStateUsed(cb, s.plugin.now()) {
+		s.fail("callback", fmt.Errorf("%w: this sign-in was already completed", flow.ErrStateInvalid))
+		return types.ActionPause
+	}
+	return s.afterMetadata("callback", func(md *metadata) {
+		err := dispatch(f.Config().IDPCluster, f.Config().IDPTimeout, f.TokenRequest(md.disc, cb), func(status int, body []byte) {
+			if !s.resume() {
+				return
+			}
+			tokens, err := flow.ParseTokenResponse(status, body)
+			if err != nil {
+				s.fail("token exchange", err)
+				return
+			}
+			s.verify(cb, tokens.IDToken, md, true)
+		})
+		if err != nil {
+			s.fail("token exchange", err)
+		}
+	})
+}
+
+// verify checks the ID token and completes the sign-in; an unknown kid gets one JWKS
+// refresh (within the rate limit) and one more try.
+func (s *stream) verify(cb *flow.Callback, idToken string, md *metadata, mayRefresh bool) {
+	f := s.plugin.flow
+	claims, err := md.verifier.Verify(idToken, md.keys, cb.SignIn.Nonce)
+	if errors.Is(err, jwks.ErrUnknownKey) && mayRefresh {
+		s.plugin.idp.refreshKeysAfter(md.fetchedAt, func(newer *metadata, err error) {
+			if !s.resume() {
+				return
+			}
+			if err != nil {
+				s.fail("ID token validation", err)
+				return
+			}
+			s.verify(cb, idToken, newer, false)
+		})
+		return
+	}
+	if err != nil {
+		s.fail("ID token validation", err)
+		return
+	}
+	resp, err := f.CompleteSignIn(s.req, cb, f.NewSession(claims))
+	if err != nil {
+		s.fail("session", err)
+		return
+	}
+	s.plugin.metrics.signInsCompleted.Increment(1)
+	proxywasm.LogInfof("entra-auth: request %s: signed in %s (tenant %s)", s.requestID, claims.String("oid"), claims.String("tid"))
+	s.respond(resp)
+}
+
+// markStateUsed records the callback's state in shared data and reports a replay.
+func markStateUsed(cb *flow.Callback, now time.Time) (replayed bool) {
+	for range 8 { // compare-and-swap retries under contention
+		record, cas, err := proxywasm.GetSharedData(sharedUsedStatesKey)
+		if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+			proxywasm.LogErrorf("entra-auth: read used states: %v", err)
+			return false
+		}
+		updated, used := flow.MarkStateUsed(record, cb.SignIn.State, cb.SignIn.Expires, now)
+		if used {
+			return true
+		}
+		if err := proxywasm.SetSharedData(sharedUsedStatesKey, updated, cas); err == nil {
+			return false
+		}
+	}
+	proxywasm.LogWarn("entra-auth: could not record a used sign-in state (shared data contention)")
+	return false
+}
