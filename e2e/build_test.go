@@ -10,8 +10,9 @@ import (
 
 // Built once for the package: the filter module and the runner binary.
 var (
-	moduleFile string
-	runnerFile string
+	moduleFile   string
+	runnerFile   string
+	compileCache string // wazero's compiled code, shared by in-process hosts
 )
 
 func TestMain(m *testing.M) {
@@ -21,6 +22,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	moduleFile = filepath.Join(dir, "entra-auth.wasm")
+	compileCache = filepath.Join(dir, "wazero-cache")
 	runnerFile = filepath.Join(dir, "wasmhost")
 	build := func(env []string, args ...string) {
 		cmd := exec.Command("go", append([]string{"build"}, args...)...)
@@ -33,6 +35,16 @@ func TestMain(m *testing.M) {
 	}
 	build([]string{"GOOS=wasip1", "GOARCH=wasm"}, "-buildmode=c-shared", "-o", moduleFile, ".")
 	build(nil, "-o", runnerFile, "./e2e/cmd/wasmhost")
+	stub := exec.Command("go", "run", "./cmd/wasmstub", "-imports", "testdata/envoy-host-abi.txt", moduleFile)
+	stub.Dir = ".."
+	if out, err := stub.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "%v\n%s", err, out)
+		os.Exit(1)
+	}
+	if err := makeTLSFiles(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

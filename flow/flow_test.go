@@ -21,7 +21,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func newFlow(t *testing.T, extra string) (*Flow, *clock) {
+func newFlow(t testing.TB, extra string) (*Flow, *clock) {
 	t.Helper()
 	cfgJSON := `{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"client-1","client_secret":"s3cret",
 		"idp_cluster":"entra"` + extra + `}`
@@ -62,7 +62,7 @@ func (b *browser) request(path string) *Request {
 }
 
 // take applies a response's Set-Cookie headers, as a browser would.
-func (b *browser) take(t *testing.T, r *Response) {
+func (b *browser) take(t testing.TB, r *Response) {
 	t.Helper()
 	for _, h := range r.Headers {
 		if h[0] != "set-cookie" {
@@ -229,7 +229,7 @@ func TestStartSignInMakesReturnToSafe(t *testing.T) {
 	}
 }
 
-func mustQuery(t *testing.T, raw string) url.Values {
+func mustQuery(t testing.TB, raw string) url.Values {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -239,7 +239,7 @@ func mustQuery(t *testing.T, raw string) url.Values {
 }
 
 // signIn runs a sign-in start in browser b and returns its state.
-func signIn(t *testing.T, f *Flow, b *browser, returnTo string) string {
+func signIn(t testing.TB, f *Flow, b *browser, returnTo string) string {
 	t.Helper()
 	resp, err := f.StartSignIn(b.request(returnTo), testDiscovery, returnTo)
 	if err != nil {
@@ -459,7 +459,7 @@ func testSession(groups int) *session.Session {
 }
 
 // signedIn returns a browser holding a session like s.
-func signedIn(t *testing.T, f *Flow, s *session.Session) *browser {
+func signedIn(t testing.TB, f *Flow, s *session.Session) *browser {
 	t.Helper()
 	b := newBrowser()
 	state := signIn(t, f, b, "/page")
@@ -763,4 +763,29 @@ func FuzzParseCallbackQuery(f *testing.F) {
 			t.Fatalf("parsed more than given")
 		}
 	})
+}
+
+func TestMarkStateUsed(t *testing.T) {
+	var record []byte
+	var used bool
+	record, used = MarkStateUsed(record, "state-a", testNow.Add(time.Minute), testNow)
+	if used {
+		t.Fatal("a new state reported used")
+	}
+	if _, used = MarkStateUsed(record, "state-a", testNow.Add(time.Minute), testNow); !used {
+		t.Fatal("a replayed state was not caught")
+	}
+	record, _ = MarkStateUsed(record, "state-b", testNow.Add(time.Hour), testNow)
+	// After state-a's expiry its entry is dropped.
+	later := testNow.Add(2 * time.Minute)
+	record, used = MarkStateUsed(record, "state-c", later.Add(time.Minute), later)
+	if used || len(record) != 2*usedStateSize {
+		t.Fatalf("used %v, %d bytes", used, len(record))
+	}
+	for i := 0; i < maxUsedStates+10; i++ {
+		record, _ = MarkStateUsed(record, fmt.Sprint("s", i), later.Add(time.Hour), later)
+	}
+	if len(record) > maxUsedStates*usedStateSize {
+		t.Errorf("record grew to %d entries", len(record)/usedStateSize)
+	}
 }

@@ -5,7 +5,7 @@
 //	go run ./e2e/cmd/wasmhost -wasm dist/entra-auth.wasm -config plugin.json \
 //	    -listen 127.0.0.1:8080 -upstream http://127.0.0.1:3000 \
 //	    -cluster entra=https://login.microsoftonline.com -cluster user_sync=http://127.0.0.1:9000 \
-//	    [-concurrency 2] [-env KEY=VALUE]...
+//	    [-concurrency 2] [-env KEY=VALUE]... [-tls-cert FILE -tls-key FILE]
 //
 // It prints "listening on ADDR" once it serves, and exits with status 1 and the
 // filter's own error when the plugin fails to start.
@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,6 +61,8 @@ func run(args []string) error {
 	logLevel := fs.String("log-level", "info", "lowest log level shown: trace, debug, info, warn, error, critical")
 	pluginName := fs.String("plugin-name", "entra-auth", "the plugin's name (the plugin_name property)")
 	vmID := fs.String("vm-id", "", "the vm_id, which scopes shared data and queues")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (`file`, PEM); needs -tls-key")
+	tlsKey := fs.String("tls-key", "", "the certificate's private key (`file`, PEM)")
 	clusters, env := pairs{}, pairs{}
 	fs.Var(clusters, "cluster", "`NAME=URL` of a cluster the filter may call (repeatable)")
 	fs.Var(env, "env", "`KEY=VALUE` environment variable of the VM (repeatable)")
@@ -69,6 +72,9 @@ func run(args []string) error {
 	if *wasmPath == "" || *upstream == "" {
 		fs.Usage()
 		return errors.New("-wasm and -upstream are required")
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("-tls-cert and -tls-key go together")
 	}
 	level, ok := envoyhost.ParseLogLevel(*logLevel)
 	if !ok {
@@ -117,12 +123,27 @@ func run(args []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: host, ConnContext: host.ConnContext, ReadHeaderTimeout: 30 * time.Second}
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			ln.Close()
+			host.Close(ctx)
+			return fmt.Errorf("-tls-cert/-tls-key: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 	fmt.Printf("listening on %s\n", ln.Addr())
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	select {
 	case err = <-serveErr:
 	case <-stop:
