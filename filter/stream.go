@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -35,16 +36,17 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		proxywasm.LogErrorf("entra-auth: %v: %v", errNoHeaders, err)
 		return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot read the request headers\n")})
 	}
-	removed := map[string]bool{}
+	// Client-sent identity headers go on every request, whatever happens next.
+	var removed []string
 	for _, h := range headers {
-		if flow.IsIdentityHeader(h[0]) && !removed[h[0]] {
-			removed[h[0]] = true
+		switch {
+		case flow.IsIdentityHeader(h[0]) && !slices.Contains(removed, h[0]):
+			removed = append(removed, h[0])
 			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
 				proxywasm.LogErrorf("entra-auth: cannot remove the client-sent header %s: %v", h[0], err)
 				return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot remove a client-sent identity header\n")})
 			}
-		}
-		if h[0] == "x-request-id" {
+		case h[0] == "x-request-id":
 			s.requestID = h[1]
 		}
 	}
@@ -73,9 +75,10 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	sess, err := f.Authenticate(s.req)
 	if err == nil {
+		// One call per header: cheaper inside the VM than serializing every header anew.
 		for _, h := range flow.IdentityHeaders(sess) {
 			if err := proxywasm.AddHttpRequestHeader(h[0], h[1]); err != nil {
-				proxywasm.LogErrorf("entra-auth: cannot set %s: %v", h[0], err)
+				proxywasm.LogErrorf("entra-auth: request %s: cannot set %s: %v", s.requestID, h[0], err)
 				return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot set the identity headers\n")})
 			}
 		}

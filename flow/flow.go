@@ -16,24 +16,42 @@ import (
 )
 
 // Cookie limits: a chunk's value stays under browsers' 4 KB per cookie with its
-// attributes; a session takes at most maxSessionChunks cookies; a request's cookies are
-// read only up to maxRequestCookies; at most maxSignIns sign-ins run in parallel per
-// browser (older ones are cleared when a new one starts).
+// attributes; a session takes at most maxSessionChunks cookies; at most maxSignIns
+// sign-ins run in parallel per browser (older ones are cleared when a new one starts).
+// A request's cookies are read only up to session.MaxCookies.
 const (
-	maxCookieValue    = 3500
-	maxSessionChunks  = 8
-	maxRequestCookies = 100
-	maxSignIns        = 4
+	maxCookieValue   = 3500
+	maxSessionChunks = 8
+	maxSignIns       = 4
 )
 
-// Flow makes the sign-in decisions for one plugin configuration.
+// Flow makes the sign-in decisions for one plugin configuration. It is used by one
+// goroutine at a time (a Wasm VM has one thread).
 type Flow struct {
 	cfg   *Config
 	codec *session.Codec
 	attrs session.Attributes
 	rand  io.Reader
 	now   func() time.Time
+	// opened caches sessions already opened: opening a cookie is the largest part of a
+	// signed-in request inside a Wasm VM, and a browser sends the same cookie with every
+	// request. Entries are found by the sealed text's last characters (its authentication
+	// tag: cheap to hash) and used only when the whole text is equal, so a hit can only
+	// come from the same cookie. Expiry is still checked on every request.
+	opened map[string]openedSession
 }
+
+type openedSession struct {
+	sealed  string
+	session *session.Session
+}
+
+// cacheKey is the tail of a sealed value: the end of its base64 text, where the
+// Poly1305 tag is.
+func cacheKey(sealed string) string { return sealed[max(0, len(sealed)-24):] }
+
+// maxOpenedSessions bounds the cache of opened sessions (per VM).
+const maxOpenedSessions = 512
 
 // New returns a Flow. random supplies state, nonce, PKCE verifiers and cookie nonces
 // (crypto/rand.Reader in production); now is the clock.
@@ -43,11 +61,12 @@ func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return &Flow{
-		cfg:   cfg,
-		codec: codec,
-		attrs: session.Attributes{Domain: cfg.CookieDomain, Secure: true, SameSite: "Lax"},
-		rand:  random,
-		now:   now,
+		cfg:    cfg,
+		codec:  codec,
+		attrs:  session.Attributes{Domain: cfg.CookieDomain, Secure: true, SameSite: "Lax"},
+		rand:   random,
+		now:    now,
+		opened: map[string]openedSession{},
 	}, nil
 }
 
@@ -81,14 +100,17 @@ func NewRequest(headers [][2]string) *Request {
 		case ":path":
 			r.Path = h[1]
 		case "accept":
-			r.Accept += h[1] + ","
+			if r.Accept != "" {
+				r.Accept += ","
+			}
+			r.Accept += h[1]
 		case "x-requested-with":
 			r.RequestedWith = h[1]
 		case "cookie":
 			cookies = append(cookies, h[1])
 		}
 	}
-	r.Cookies = session.ParseCookies(cookies, maxRequestCookies)
+	r.Cookies = session.NewJar(cookies...)
 	return r
 }
 
@@ -221,14 +243,7 @@ func (f *Flow) signInCookieName(state string) string {
 }
 
 func (f *Flow) signInCookies(jar session.Jar) []string {
-	prefix := f.cfg.CookieName + "-signin-"
-	var names []string
-	for name := range jar {
-		if strings.HasPrefix(name, prefix) {
-			names = append(names, name)
-		}
-	}
-	return names
+	return jar.Names(f.cfg.CookieName + "-signin-")
 }
 
 // StartSignIn answers with the redirect to the authorize endpoint (authorization code
@@ -338,7 +353,7 @@ func (f *Flow) BeginCallback(r *Request) (*Callback, error) {
 		return nil, fmt.Errorf("%w: no state in the callback", ErrStateInvalid)
 	}
 	name := f.signInCookieName(q.State)
-	sealed, ok := r.Cookies[name]
+	sealed, ok := r.Cookies.Get(name)
 	if !ok {
 		return nil, ErrStateMissing
 	}

@@ -49,16 +49,21 @@ var testDiscovery = &Discovery{
 }
 
 // browser is a minimal cookie-keeping client for flow tests.
-type browser struct{ jar session.Jar }
+type browser struct{ jar map[string]string }
 
-func newBrowser() *browser { return &browser{jar: session.Jar{}} }
+func newBrowser() *browser { return &browser{jar: map[string]string{}} }
+
+// jarOf makes the cookie jar of a request that carries cookies.
+func jarOf(cookies map[string]string) session.Jar {
+	var pairs []string
+	for name, value := range cookies {
+		pairs = append(pairs, name+"="+value)
+	}
+	return session.NewJar(strings.Join(pairs, "; "))
+}
 
 func (b *browser) request(path string) *Request {
-	jar := session.Jar{}
-	for k, v := range b.jar {
-		jar[k] = v
-	}
-	return &Request{Method: "GET", Scheme: "https", Authority: "app.contoso.com", Path: path, Accept: "text/html", Cookies: jar}
+	return &Request{Method: "GET", Scheme: "https", Authority: "app.contoso.com", Path: path, Accept: "text/html", Cookies: jarOf(b.jar)}
 }
 
 // take applies a response's Set-Cookie headers, as a browser would.
@@ -358,11 +363,11 @@ func TestTooManyParallelSignInsClearTheOldest(t *testing.T) {
 	for i := 0; i < maxSignIns; i++ {
 		signIn(t, f, b, "/")
 	}
-	if n := len(f.signInCookies(b.jar)); n != maxSignIns {
+	if n := len(f.signInCookies(jarOf(b.jar))); n != maxSignIns {
 		t.Fatalf("%d sign-in cookies", n)
 	}
 	last := signIn(t, f, b, "/")
-	if n := len(f.signInCookies(b.jar)); n != 1 {
+	if n := len(f.signInCookies(jarOf(b.jar))); n != 1 {
 		t.Errorf("%d sign-in cookies after the limit, want only the newest", n)
 	}
 	if _, err := f.BeginCallback(b.request("/.auth/callback?code=c&state=" + last)); err != nil {
@@ -493,7 +498,7 @@ func TestSessionCookies(t *testing.T) {
 					t.Errorf("%s holds %d bytes", name, len(v))
 				}
 			}
-			if groups == 200 && len(session.Present(b.jar, f.cfg.CookieName, maxSessionChunks)) < 2 {
+			if groups == 200 && len(session.Present(jarOf(b.jar), f.cfg.CookieName, maxSessionChunks)) < 2 {
 				t.Error("a large session was not split")
 			}
 		})
@@ -504,7 +509,7 @@ func TestSessionCookies(t *testing.T) {
 		cb, _ := f.BeginCallback(b.request("/.auth/callback?code=c&state=" + state))
 		resp, _ := f.CompleteSignIn(b.request("/"), cb, testSession(1))
 		b.take(t, resp)
-		if n := len(session.Present(b.jar, f.cfg.CookieName, maxSessionChunks)); n != 1 {
+		if n := len(session.Present(jarOf(b.jar), f.cfg.CookieName, maxSessionChunks)); n != 1 {
 			t.Errorf("%d session cookies remain", n)
 		}
 		if s, err := f.Authenticate(b.request("/")); err != nil || len(s.Groups) != 1 {
@@ -520,40 +525,40 @@ func TestAuthenticate(t *testing.T) {
 	other, _ := newFlow(t, `,"cookie_secret":"`+secretB+`"`)
 	cases := []struct {
 		name    string
-		jar     func(t *testing.T) session.Jar
+		jar     func(t *testing.T) map[string]string
 		wantErr error
 	}{
-		{"valid", func(t *testing.T) session.Jar { return signedIn(t, f, testSession(2)).jar }, nil},
-		{"none", func(t *testing.T) session.Jar { return session.Jar{} }, ErrNoSession},
-		{"foreign proxy", func(t *testing.T) session.Jar { return signedIn(t, other, testSession(2)).jar }, ErrSessionInvalid},
-		{"tampered", func(t *testing.T) session.Jar {
+		{"valid", func(t *testing.T) map[string]string { return signedIn(t, f, testSession(2)).jar }, nil},
+		{"none", func(t *testing.T) map[string]string { return map[string]string{} }, ErrNoSession},
+		{"foreign proxy", func(t *testing.T) map[string]string { return signedIn(t, other, testSession(2)).jar }, ErrSessionInvalid},
+		{"tampered", func(t *testing.T) map[string]string {
 			j := signedIn(t, f, testSession(2)).jar
 			v := []byte(j["__Host-entra-auth"])
 			v[len(v)/2] ^= 1
 			j["__Host-entra-auth"] = string(v)
 			return j
 		}, ErrSessionInvalid},
-		{"truncated", func(t *testing.T) session.Jar {
+		{"truncated", func(t *testing.T) map[string]string {
 			j := signedIn(t, f, testSession(2)).jar
 			j["__Host-entra-auth"] = j["__Host-entra-auth"][:40]
 			return j
 		}, ErrSessionInvalid},
-		{"chunk missing", func(t *testing.T) session.Jar {
+		{"chunk missing", func(t *testing.T) map[string]string {
 			j := signedIn(t, f, testSession(200)).jar
 			delete(j, "__Host-entra-auth.1")
 			return j
 		}, ErrSessionInvalid},
-		{"sign-in cookie presented as the session", func(t *testing.T) session.Jar {
+		{"sign-in cookie presented as the session", func(t *testing.T) map[string]string {
 			b := newBrowser()
 			signIn(t, f, b, "/")
-			jar := session.Jar{}
+			jar := map[string]string{}
 			for _, v := range b.jar {
 				jar["__Host-entra-auth"] = v
 			}
 			return jar
 		}, ErrSessionInvalid},
-		{"garbage", func(t *testing.T) session.Jar { return session.Jar{"__Host-entra-auth": "%%%"} }, ErrSessionInvalid},
-		{"expired", func(t *testing.T) session.Jar {
+		{"garbage", func(t *testing.T) map[string]string { return map[string]string{"__Host-entra-auth": "%%%"} }, ErrSessionInvalid},
+		{"expired", func(t *testing.T) map[string]string {
 			j := signedIn(t, f, testSession(2)).jar
 			clk.t = testNow.Add(8*time.Hour + time.Second)
 			return j
@@ -563,7 +568,7 @@ func TestAuthenticate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk.t = testNow
 			jar := tc.jar(t)
-			s, err := f.Authenticate(&Request{Cookies: jar})
+			s, err := f.Authenticate(&Request{Cookies: jarOf(jar)})
 			if tc.wantErr == nil {
 				if err != nil || s.Subject != "sub-1" {
 					t.Fatalf("%v %v", s, err)
@@ -788,4 +793,46 @@ func TestMarkStateUsed(t *testing.T) {
 	if len(record) > maxUsedStates*usedStateSize {
 		t.Errorf("record grew to %d entries", len(record)/usedStateSize)
 	}
+}
+
+func TestOpenedSessionsAreCachedAndBounded(t *testing.T) {
+	f, clk := newFlow(t, "")
+	b := signedIn(t, f, testSession(1))
+	first, err := f.Authenticate(b.request("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := f.Authenticate(b.request("/")); again != first {
+		t.Error("the same cookie was opened twice")
+	}
+	// A cookie whose tail matches a cached one but whose text differs is opened, and
+	// refused, on its own.
+	v := b.jar["__Host-entra-auth"]
+	forged := map[string]string{"__Host-entra-auth": flipFirst(v)}
+	if _, err := f.Authenticate(&Request{Cookies: jarOf(forged)}); !errors.Is(err, ErrSessionInvalid) {
+		t.Fatalf("a cookie sharing the cached tail: %v", err)
+	}
+	clk.t = testNow.Add(9 * time.Hour)
+	if _, err := f.Authenticate(b.request("/")); !errors.Is(err, ErrSessionExpired) {
+		t.Fatalf("a cached session outlived its expiry: %v", err)
+	}
+	if len(f.opened) != 0 {
+		t.Errorf("the expired session stayed cached")
+	}
+	clk.t = testNow
+	for i := 0; i < maxOpenedSessions+50; i++ {
+		s := testSession(0)
+		s.Subject = fmt.Sprint("sub-", i)
+		f.remember(fmt.Sprintf("sealed-%030d", i), s)
+	}
+	if len(f.opened) > maxOpenedSessions {
+		t.Errorf("cache grew to %d", len(f.opened))
+	}
+}
+
+func flipFirst(s string) string {
+	if s[0] == 'A' {
+		return "B" + s[1:]
+	}
+	return "A" + s[1:]
 }

@@ -93,6 +93,7 @@ func (f *Flow) sessionCookies(r *Request, s *session.Session) ([]string, error) 
 
 // Authenticate opens the request's session: ErrNoSession without a cookie,
 // ErrSessionInvalid for one that does not open, ErrSessionExpired past its lifetime.
+// The session returned may be shared with later calls: callers must not change it.
 func (f *Flow) Authenticate(r *Request) (*session.Session, error) {
 	sealed, found, err := session.Join(r.Cookies, f.cfg.CookieName, maxSessionChunks)
 	switch {
@@ -101,18 +102,36 @@ func (f *Flow) Authenticate(r *Request) (*session.Session, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
 	}
-	plain, err := f.codec.Open(f.cfg.CookieName, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
-	}
-	s, err := session.UnmarshalSession(plain)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
+	key := cacheKey(sealed)
+	cached, ok := f.opened[key]
+	s := cached.session
+	if !ok || cached.sealed != sealed {
+		plain, err := f.codec.Open(f.cfg.CookieName, sealed)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
+		}
+		if s, err = session.UnmarshalSession(plain); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
+		}
+		f.remember(sealed, s)
 	}
 	if s.Expired(f.now()) {
+		delete(f.opened, key)
 		return nil, ErrSessionExpired
 	}
 	return s, nil
+}
+
+// remember caches an opened session, making room by dropping an arbitrary entry (Go's
+// map iteration order is random) when the cache is full.
+func (f *Flow) remember(sealed string, s *session.Session) {
+	if len(f.opened) >= maxOpenedSessions {
+		for k := range f.opened {
+			delete(f.opened, k)
+			break
+		}
+	}
+	f.opened[cacheKey(sealed)] = openedSession{sealed: sealed, session: s}
 }
 
 // IdentityHeaders are the headers that tell the upstream who the user is. Empty values

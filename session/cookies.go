@@ -2,22 +2,31 @@ package session
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// Jar holds the cookies of one request: the first value of each name.
-type Jar map[string]string
+// MaxCookies bounds how many cookies of a request are looked at, so that a request with
+// thousands of cookies costs no more than one with a hundred.
+const MaxCookies = 100
 
-// ParseCookies reads Cookie header values (HTTP/2 may split them over several headers)
-// into a Jar, keeping the first value of each name and reading at most maxCookies pairs,
-// so that a request with thousands of cookies costs no more than one with a few.
-// Malformed pairs are skipped.
-func ParseCookies(headers []string, maxCookies int) Jar {
-	jar := Jar{}
+// Jar is the cookies of one request, read on demand from its Cookie header values
+// (HTTP/2 may split them over several headers). Nothing is parsed up front: inside a Wasm
+// VM, building a map of every cookie costs more than scanning for the few that matter.
+type Jar struct {
+	headers []string
+}
+
+// NewJar returns the jar of a request's Cookie header values.
+func NewJar(headers ...string) Jar { return Jar{headers: headers} }
+
+// each calls fn for the first MaxCookies name=value pairs, until fn returns false.
+// Malformed pairs are skipped; quoted values are unquoted.
+func (j Jar) each(fn func(name, value string) bool) {
 	n := 0
-	for _, h := range headers {
-		for h != "" && n < maxCookies {
+	for _, h := range j.headers {
+		for h != "" && n < MaxCookies {
 			var pair string
 			pair, h, _ = strings.Cut(h, ";")
 			name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
@@ -28,12 +37,35 @@ func ParseCookies(headers []string, maxCookies int) Jar {
 			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
 				value = value[1 : len(value)-1]
 			}
-			if _, seen := jar[name]; !seen {
-				jar[name] = value
+			if !fn(name, value) {
+				return
 			}
 		}
 	}
-	return jar
+}
+
+// Get returns the first value of the cookie called name.
+func (j Jar) Get(name string) (value string, found bool) {
+	j.each(func(n, v string) bool {
+		if n == name {
+			value, found = v, true
+			return false
+		}
+		return true
+	})
+	return value, found
+}
+
+// Names lists the distinct names of the jar's cookies that start with prefix.
+func (j Jar) Names(prefix string) []string {
+	var names []string
+	j.each(func(n, _ string) bool {
+		if strings.HasPrefix(n, prefix) && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+		return true
+	})
+	return names
 }
 
 // Cookie is a name and value to set.
@@ -75,7 +107,7 @@ func Split(name, value string, maxValue, maxChunks int) ([]Cookie, error) {
 // Join reassembles what Split made from the jar. found is false when the cookie is
 // absent; an incomplete or malformed set is ErrInvalid. At most maxChunks are read.
 func Join(jar Jar, name string, maxChunks int) (value string, found bool, err error) {
-	first, ok := jar[name]
+	first, ok := jar.Get(name)
 	if !ok {
 		return "", false, nil
 	}
@@ -90,7 +122,7 @@ func Join(jar Jar, name string, maxChunks int) (value string, found bool, err er
 	var b strings.Builder
 	b.WriteString(rest)
 	for i := 1; i < n; i++ {
-		part, ok := jar[chunkName(name, i)]
+		part, ok := jar.Get(chunkName(name, i))
 		if !ok {
 			return "", true, fmt.Errorf("%w: chunk %d of %d is missing", ErrInvalid, i, n)
 		}
@@ -104,7 +136,7 @@ func Join(jar Jar, name string, maxChunks int) (value string, found bool, err er
 func Present(jar Jar, name string, maxChunks int) []string {
 	var names []string
 	for i := 0; i < maxChunks; i++ {
-		if _, ok := jar[chunkName(name, i)]; ok {
+		if _, ok := jar.Get(chunkName(name, i)); ok {
 			names = append(names, chunkName(name, i))
 		}
 	}

@@ -58,7 +58,7 @@ func FuzzJoin(f *testing.F) {
 	f.Add("plain", "", "")
 	f.Add("99.x", "y", "z")
 	f.Fuzz(func(t *testing.T, first, second, third string) {
-		jar := Jar{"s": first, "s.1": second, "s.2": third}
+		jar := jarOf(map[string]string{"s": first, "s.1": second, "s.2": third})
 		v, found, err := Join(jar, "s", 3)
 		if !found {
 			t.Fatal("present cookie reported absent")

@@ -177,13 +177,14 @@ func TestSplitJoin(t *testing.T) {
 			if len(cookies) != tc.wantChunks {
 				t.Fatalf("%d chunks, want %d", len(cookies), tc.wantChunks)
 			}
-			jar := Jar{}
+			pairs := map[string]string{}
 			for _, c := range cookies {
 				if len(c.Value) > tc.maxValue {
 					t.Errorf("%s has %d bytes", c.Name, len(c.Value))
 				}
-				jar[c.Name] = c.Value
+				pairs[c.Name] = c.Value
 			}
+			jar := jarOf(pairs)
 			got, found, err := Join(jar, "__Host-s", 20)
 			if err != nil || !found || got != tc.value {
 				t.Fatalf("Join: found %v, err %v, equal %v", found, err, got == tc.value)
@@ -200,35 +201,45 @@ func TestSplitJoin(t *testing.T) {
 
 func TestJoinRefusesIncompleteSets(t *testing.T) {
 	for name, jar := range map[string]Jar{
-		"missing chunk":   {"s": "3.aaa", "s.1": "bbb"},
-		"count too large": {"s": "50.aaa"},
-		"count one":       {"s": "1.aaa"},
-		"count garbage":   {"s": "x.aaa"},
+		"missing chunk":   NewJar("s=3.aaa; s.1=bbb"),
+		"count too large": NewJar("s=50.aaa"),
+		"count one":       NewJar("s=1.aaa"),
+		"count garbage":   NewJar("s=x.aaa"),
 	} {
 		if _, found, err := Join(jar, "s", 10); !found || !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: found %v err %v", name, found, err)
 		}
 	}
-	if _, found, err := Join(Jar{"other": "x"}, "s", 10); found || err != nil {
+	if _, found, err := Join(NewJar("other=x"), "s", 10); found || err != nil {
 		t.Errorf("absent cookie: found %v err %v", found, err)
 	}
 }
 
-func TestParseCookies(t *testing.T) {
-	jar := ParseCookies([]string{`a=1; b="2";  c=3`, "a=ignored; d=4; junk; =x; e="}, 100)
-	want := Jar{"a": "1", "b": "2", "c": "3", "d": "4", "e": ""}
-	if !reflect.DeepEqual(jar, want) {
-		t.Errorf("got %v, want %v", jar, want)
+// jarOf makes a jar holding cookies.
+func jarOf(cookies map[string]string) Jar {
+	var pairs []string
+	for name, value := range cookies {
+		pairs = append(pairs, name+"="+value)
 	}
-	if n := len(ParseCookies([]string{strings.Repeat("k=v; ", 1000)}, 10)); n != 1 {
-		t.Errorf("limit: %d distinct", n)
+	return NewJar(strings.Join(pairs, "; "))
+}
+
+func TestJar(t *testing.T) {
+	jar := NewJar(`a=1; b="2";  c=3`, "a=ignored; d=4; junk; =x; e=")
+	for name, want := range map[string]string{"a": "1", "b": "2", "c": "3", "d": "4", "e": ""} {
+		if got, ok := jar.Get(name); !ok || got != want {
+			t.Errorf("%s = %q %v, want %q", name, got, ok, want)
+		}
 	}
-	many := ""
-	for i := 0; i < 1000; i++ {
-		many += "k" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "=v; "
+	if _, ok := jar.Get("junk"); ok {
+		t.Error("a pair without = was read")
 	}
-	if n := len(ParseCookies([]string{many}, 10)); n > 10 {
-		t.Errorf("read %d cookies past the limit of 10", n)
+	if names := jar.Names("a"); len(names) != 1 {
+		t.Errorf("Names(a) = %v", names)
+	}
+	many := NewJar(strings.Repeat("k=v; ", MaxCookies) + "late=1")
+	if _, ok := many.Get("late"); ok {
+		t.Errorf("read a cookie past the first %d", MaxCookies)
 	}
 }
 

@@ -304,11 +304,11 @@ func (v *vm) writeU64(ptr uint32, value uint64) bool {
 func (v *vm) copyOut(data []byte, ptrPtr, sizePtr uint32) result {
 	var addr uint32
 	if len(data) > 0 {
-		out, err := v.exports.malloc.Call(v.ctx, uint64(len(data)))
-		if err != nil {
+		stack := []uint64{uint64(len(data))}
+		if err := v.exports.malloc.CallWithStack(v.ctx, stack); err != nil {
 			panic(fmt.Errorf("module allocator: %w", err))
 		}
-		addr = uint32(out[0])
+		addr = uint32(stack[0])
 		if addr == 0 || !v.mod.Memory().Write(addr, data) {
 			return resultInvalidMemoryAccess
 		}
