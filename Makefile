@@ -3,6 +3,7 @@ GO      ?= go
 MODULE  := dist/entra-auth.wasm
 LISTEN  ?= 127.0.0.1:8080
 APP     ?= 127.0.0.1:3000
+IDP     ?= 127.0.0.1:9001
 
 .PHONY: build run test check bench fuzz clean
 
@@ -14,17 +15,20 @@ build:
 	$(GO) run ./cmd/wasmstub -imports testdata/envoy-host-abi.txt $(MODULE)
 	@ls -l $(MODULE) | awk '{print "built $(MODULE) (" $$5 " bytes)"}'
 
-## run: start the filter locally (wazero runner) in front of a demo app on loopback
+## run: start the filter locally (wazero runner) in front of a demo app, with a mock Entra ID
 run: build
 	@mkdir -p bin
 	$(GO) build -o bin/wasmhost ./e2e/cmd/wasmhost
 	$(GO) build -o bin/demoapp ./e2e/cmd/demoapp
-	LISTEN=$(LISTEN) APP=$(APP) ./scripts/run-local.sh
+	$(GO) build -o bin/mockentra ./e2e/cmd/mockentra
+	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) ./scripts/run-local.sh
 
-## test: vet, then every test (unit, host, end-to-end) with the race detector
+## test: vet, then every test (unit, host, end-to-end) with the race detector, then the
+## long memory test without it (the race detector makes 100,000 requests too slow)
 test: build
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -short -count=1 ./...
+	$(GO) test -count=1 -run 'TestMemoryStaysFlat' ./e2e
 
 ## check: what CI would refuse: formatting, vet, a tidy go.mod, a clean tree after the build
 check: build

@@ -421,3 +421,58 @@ func (s *stack) echoes() []seen {
 	defer echoMu.Unlock()
 	return append([]seen(nil), echoLog[s.upstream.URL]...)
 }
+
+func TestClientSecretBasic(t *testing.T) {
+	s := newStack(t, stackOptions{config: map[string]any{"client_auth": "client_secret_basic"}})
+	if p := s.browser().signIn("/", "ada@contoso.example"); p.status != 302 {
+		t.Fatalf("%d %.300s", p.status, p.body)
+	}
+}
+
+// A token without kid is checked against the only key when the set holds one, and
+// refused when it holds several.
+func TestTokenWithoutKid(t *testing.T) {
+	s := newStack(t, stackOptions{faults: mockentra.Faults{NoKID: true}})
+	if p := s.browser().signIn("/", "ada@contoso.example"); p.status != 302 {
+		t.Fatalf("one key: %d %.300s", p.status, p.body)
+	}
+	s.mock.Rotate()
+	s.mock.SetFaults(mockentra.Faults{})
+	s.browser().signIn("/", "ada@contoso.example") // the filter learns the second key
+	s.mock.SetFaults(mockentra.Faults{NoKID: true})
+	if p := s.browser().signIn("/", "ada@contoso.example"); p.status == 302 {
+		t.Fatal("a token without kid was accepted while the key set holds two keys")
+	}
+}
+
+// Security rule: tokens, codes, secrets and cookie values never appear in logs, even at
+// debug level and through failures.
+func TestNothingSecretIsLogged(t *testing.T) {
+	s := newStack(t, stackOptions{logLevel: "trace"})
+	b := s.browser()
+	start := b.get("/app")
+	q := start.location.Query()
+	q.Set("mock_user", "ada@contoso.example")
+	start.location.RawQuery = q.Encode()
+	back := b.get(start.location.String())
+	code := back.location.Query().Get("code")
+	b.get(back.location.String())
+	session := b.cookies()["__Host-entra-auth"]
+	s.mock.SetFaults(mockentra.Faults{BadSignature: true})
+	s.browser().signIn("/", "ada@contoso.example")
+	s.mock.SetFaults(mockentra.Faults{})
+	tampered := s.browser()
+	u, _ := url.Parse(s.base)
+	tampered.jar.SetCookies(u, []*http.Cookie{{Name: "__Host-entra-auth", Value: session[:len(session)-4] + "AAAA", Path: "/", Secure: true}})
+	tampered.get("/app", "Accept", "application/json")
+
+	logs := s.runner.stderr.String()
+	for name, secret := range map[string]string{
+		"authorization code": code, "session cookie": session[:40], "client secret": mockentra.DemoClientSecret,
+		"state": q.Get("state"), "nonce": q.Get("nonce"), "a JWT": "eyJ",
+	} {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Errorf("the log contains the %s", name)
+		}
+	}
+}

@@ -45,6 +45,7 @@ type stackOptions struct {
 	mock        *mockentra.Options
 	faults      mockentra.Faults
 	concurrency int
+	logLevel    string
 }
 
 // tlsFiles are a self-signed certificate for 127.0.0.1, made once per test binary.
@@ -121,7 +122,11 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	if concurrency == 0 {
 		concurrency = 2
 	}
-	s.runner = startRunner(t, "-config", path, "-upstream", s.upstream.URL, "-cluster", "entra="+mockSrv.URL,
+	level := o.logLevel
+	if level == "" {
+		level = "info"
+	}
+	s.runner = startRunner(t, "-log-level", level, "-config", path, "-upstream", s.upstream.URL, "-cluster", "entra="+mockSrv.URL,
 		"-env", "ENTRA_CLIENT_SECRET="+mockentra.DemoClientSecret, "-concurrency", strconv.Itoa(concurrency),
 		"-tls-cert", tlsFiles.cert, "-tls-key", tlsFiles.key)
 	s.base = "https://" + s.runner.addr

@@ -21,6 +21,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 .id{background:#e8f5e9}code{word-break:break-all}</style></head>
 <body><h1>entra-auth demo app</h1>
 <p>This application sits behind the entra-auth filter. It received <code>{{.Method}} {{.Path}}</code>.</p>
+<p><a href="/.auth/me">/.auth/me</a> (what the filter knows of you) · <a href="/.auth/logout">Sign out</a></p>
 <h2>Identity headers from the filter</h2>
 {{if .Identity}}<table>{{range .Identity}}<tr class="id"><td>{{.Name}}</td><td><code>{{.Value}}</code></td></tr>{{end}}</table>
 {{else}}<p>None: nobody is signed in (client-sent copies are always removed by the filter).</p>{{end}}
