@@ -130,11 +130,7 @@ func (c *idpCache) tick() {
 		}
 		c.fetched(nil, fmt.Errorf("%w: the fetch got no answer in time", flow.ErrIdPUnavailable))
 	}
-	if c.adoptShared() {
-		// Newer than what any waiter saw, including those waiting for an unknown kid.
-		c.forceKeys = false
-		c.resolve(c.current, nil)
-	}
+	c.adoptShared()
 	stale := c.current != nil && now.Sub(c.current.fetchedAt) >= c.cfg.JWKSRefreshInterval
 	wanted := c.current == nil || c.forceKeys || stale
 	if wanted && !now.Before(c.nextAttempt) && c.takeLease(now) {
@@ -294,8 +290,9 @@ func (c *idpCache) currentDiscoveryBody() []byte {
 	return c.sharedBody[12 : 12+n]
 }
 
-// adoptShared takes the shared metadata when it is newer than this VM's, and reports
-// whether it did.
+// adoptShared takes the shared metadata when it is newer than this VM's, hands it to
+// every waiter (it is newer than what any of them saw, including those waiting for an
+// unknown kid), and reports whether it did.
 func (c *idpCache) adoptShared() bool {
 	value, _, err := proxywasm.GetSharedData(sharedMetadataKey)
 	if err != nil || len(value) < 12 {
@@ -320,7 +317,8 @@ func (c *idpCache) adoptShared() bool {
 	}
 	c.current = &metadata{fetchedAt: fetchedAt, disc: disc, keys: keys, verifier: c.verifier(disc)}
 	c.sharedBody = bytes.Clone(value)
-	c.failures, c.lastErr, c.nextAttempt = 0, nil, time.Time{}
+	c.failures, c.lastErr, c.nextAttempt, c.forceKeys = 0, nil, time.Time{}, false
+	c.resolve(c.current, nil)
 	return true
 }
 
