@@ -476,3 +476,18 @@ func TestNothingSecretIsLogged(t *testing.T) {
 		}
 	}
 }
+
+// A token endpoint slower than idp_timeout is Envoy's 504 to the filter, and a 503 page
+// to the person, who can try again.
+func TestSlowTokenEndpoint(t *testing.T) {
+	s := newStack(t, stackOptions{config: map[string]any{"idp_timeout": "500ms"},
+		faults: mockentra.Faults{Delay: map[string]time.Duration{"token": 2 * time.Second}}})
+	p := s.browser().signIn("/", "ada@contoso.example")
+	if p.status != 503 || !strings.Contains(p.body, "could not be reached") {
+		t.Fatalf("%d %.300s", p.status, p.body)
+	}
+	s.mock.SetFaults(mockentra.Faults{})
+	if p := s.browser().signIn("/", "ada@contoso.example"); p.status != 302 {
+		t.Fatalf("after the endpoint recovered: %d", p.status)
+	}
+}
