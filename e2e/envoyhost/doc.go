@@ -27,5 +27,5 @@
 //     failed VM answering 503 after a trap.
 //
 // What it does not: gRPC calls (Unimplemented), foreign functions (NotFound), trailers,
-// HTTP/2 to the client, flow control (watermarks), and Envoy's access-log properties.
+// HTTP/2 to the upstream, flow control (watermarks), and Envoy's access-log properties.
 package envoyhost
