@@ -52,6 +52,8 @@ type Config struct {
 	// SessionMaxAge is a session's lifetime; SignInTimeout a sign-in's; ClockSkew the
 	// tolerance on token times; JWKSRefreshInterval how often keys are fetched anyway.
 	SessionMaxAge, SignInTimeout, ClockSkew, JWKSRefreshInterval time.Duration
+	// UserSync, when set, sends each signed-in user to the application's endpoint.
+	UserSync *UserSyncConfig
 }
 
 // Defaults of the optional keys.
@@ -79,24 +81,19 @@ var knownKeys = []string{
 	"idp_cluster", "idp_timeout", "cookie_secret", "cookie_secret_env", "cookie_name", "cookie_domain",
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
-	"jwks_refresh_interval",
-}
-
-// notYet are documented keys of features this version does not have: refusing them
-// beats silently ignoring a setting the operator relies on.
-var notYet = map[string]string{
-	"user_sync": "user sync is not supported by this version of entra-auth",
+	"jwks_refresh_interval", "user_sync",
 }
 
 // configParser collects every problem, so that one start-up log names them all.
 type configParser struct {
 	root     gjson.Result
+	prefix   string // of keys in a nested block, such as "user_sync."
 	getenv   func(string) (string, bool)
 	problems []error
 }
 
 func (p *configParser) fail(key, format string, args ...any) {
-	p.problems = append(p.problems, fmt.Errorf("%w: %q: %s", ErrConfig, key, fmt.Sprintf(format, args...)))
+	p.problems = append(p.problems, fmt.Errorf("%w: %q: %s", ErrConfig, p.prefix+key, fmt.Sprintf(format, args...)))
 }
 
 func (p *configParser) string(key, def string) string {
@@ -226,9 +223,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	p := &configParser{root: root, getenv: getenv}
 	root.ForEach(func(k, _ gjson.Result) bool {
 		key := k.String()
-		if why, ok := notYet[key]; ok {
-			p.fail(key, "%s; remove the key", why)
-		} else if !slices.Contains(knownKeys, key) {
+		if !slices.Contains(knownKeys, key) {
 			p.fail(key, "unknown key%s; the keys are: %s", suggest(key), strings.Join(sortedKeys(), ", "))
 		}
 		return true
@@ -334,6 +329,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	c.SignInTimeout = p.duration("sign_in_timeout", 10*time.Minute, time.Minute, time.Hour)
 	c.ClockSkew = p.duration("clock_skew", 2*time.Minute, 0, 10*time.Minute)
 	c.JWKSRefreshInterval = p.duration("jwks_refresh_interval", time.Hour, time.Minute, 7*24*time.Hour)
+	c.UserSync = p.parseUserSync()
 
 	if len(p.problems) > 0 {
 		return nil, errors.Join(p.problems...)

@@ -118,7 +118,7 @@ func TestParseConfigErrorsNameTheKeyAndTheFix(t *testing.T) {
 		{"not an object", `[]`, []string{"JSON object"}},
 		{"nothing given", `{}`, []string{`"tenant_id": is required`, `"client_id": is required`, `"client_secret": is required`, `"idp_cluster": is required`, `"cookie_secret": is required`}},
 		{"unknown key with a suggestion", `{` + base + `,"tenantid":"x"}`, []string{`"tenantid": unknown key (did you mean "tenant_id"?)`}},
-		{"feature not in this version", `{` + base + `,"user_sync":{}}`, []string{`"user_sync"`, "not supported"}},
+		{"user_sync without its keys", `{` + base + `,"user_sync":{}}`, []string{`"user_sync.url": is required`, `"user_sync.cluster": is required`, `"user_sync.secret_env": is required`}},
 		{"secret given twice", `{"tenant_id":"t","client_id":"c","client_secret":"s","client_secret_env":"X","idp_cluster":"e","cookie_secret":"` + secretA + `"}`, []string{"either"}},
 		{"secret env missing", `{"tenant_id":"t","client_id":"c","client_secret_env":"NOPE","idp_cluster":"e","cookie_secret":"` + secretA + `"}`, []string{`"client_secret_env"`, "NOPE is not set"}},
 		{"short cookie secret", `{"tenant_id":"t","client_id":"c","client_secret":"s","idp_cluster":"e","cookie_secret":"c2hvcnQ="}`, []string{`"cookie_secret"`, "openssl rand -base64 32"}},

@@ -600,6 +600,7 @@ func TestCookieSecretRotationKeepsSessions(t *testing.T) {
 func TestIdentityHeaders(t *testing.T) {
 	s := testSession(2)
 	s.Name = "Ada\r\nX-Injected: yes"
+	s.UserID = "42"
 	got := map[string]string{}
 	for _, h := range IdentityHeaders(s) {
 		got[h[0]] = h[1]
@@ -609,7 +610,7 @@ func TestIdentityHeaders(t *testing.T) {
 	}
 	want := map[string]string{
 		HeaderUser: "ada@contoso.com", HeaderEmail: "ada@contoso.com", HeaderName: "AdaX-Injected: yes",
-		HeaderOID: "oid-1", HeaderTID: "tid-1", HeaderRoles: "Admin",
+		HeaderOID: "oid-1", HeaderTID: "tid-1", HeaderRoles: "Admin", HeaderUserID: "42",
 		HeaderGroups: "00000000-86f1-41af-91ab-2d7cd011db47,00000001-86f1-41af-91ab-2d7cd011db47",
 	}
 	for k, v := range want {

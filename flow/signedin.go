@@ -22,6 +22,7 @@ const (
 	HeaderTID    = "x-auth-request-tid"
 	HeaderGroups = "x-auth-request-groups"
 	HeaderRoles  = "x-auth-request-roles"
+	HeaderUserID = "x-auth-request-user-id"
 )
 
 // IsIdentityHeader reports whether name is one only the filter may set.
@@ -137,7 +138,7 @@ func (f *Flow) remember(sealed string, s *session.Session) {
 // IdentityHeaders are the headers that tell the upstream who the user is. Empty values
 // are left out; lists are comma-separated.
 func IdentityHeaders(s *session.Session) [][2]string {
-	h := make([][2]string, 0, 7)
+	h := make([][2]string, 0, 8)
 	add := func(name, value string) {
 		if value != "" {
 			h = append(h, [2]string{name, headerSafe(value)})
@@ -150,6 +151,7 @@ func IdentityHeaders(s *session.Session) [][2]string {
 	add(HeaderTID, s.TenantID)
 	add(HeaderGroups, strings.Join(s.Groups, ","))
 	add(HeaderRoles, strings.Join(s.Roles, ","))
+	add(HeaderUserID, s.UserID)
 	return h
 }
 
@@ -171,7 +173,7 @@ func Me(s *session.Session) *Response {
 	body, _ := json.Marshal(map[string]any{
 		"sub": s.Subject, "oid": s.ObjectID, "tid": s.TenantID, "iss": s.Issuer,
 		"preferred_username": s.Username, "email": s.Email, "name": s.Name,
-		"groups": nonNil(s.Groups), "roles": nonNil(s.Roles),
+		"groups": nonNil(s.Groups), "roles": nonNil(s.Roles), "user_id": s.UserID,
 		"signed_in_at": s.IssuedAt.Unix(), "expires_at": s.Expires.Unix(),
 	})
 	return &Response{Status: 200, Body: body, Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
@@ -272,6 +274,10 @@ func (f *Flow) Explain(err error) Problem {
 		return Problem{502, "signing_key_unknown", "Entra ID signed the sign-in with a key it does not publish yet. Please try again in a minute."}
 	case errors.Is(err, jwks.ErrTenant):
 		return Problem{403, "tenant_not_allowed", "Accounts from your organization are not allowed to sign in to this application."}
+	case errors.Is(err, ErrUserRefused):
+		return Problem{403, "user_refused", "This application does not accept your account: its user directory refused it. Ask the application's administrator."}
+	case errors.Is(err, ErrUserSyncUnavailable):
+		return Problem{503, "user_directory_unavailable", "The application's user directory could not be reached. Please try again shortly."}
 	case errors.Is(err, ErrIdPUnavailable):
 		return Problem{503, "idp_unavailable", "Entra ID could not be reached. Please try again shortly."}
 	case errors.Is(err, ErrIdPResponse):

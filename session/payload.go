@@ -15,6 +15,10 @@ type Session struct {
 	Groups, Roles         []string
 	// LoginHint is the ID token's login_hint, for a quiet logout.
 	LoginHint string
+	// UserID is what the application's user-sync endpoint answered, if anything;
+	// SyncFingerprint summarises what was sent to it, so a later sync can be skipped
+	// when nothing changed.
+	UserID, SyncFingerprint string
 	// IssuedAt is when the user signed in; Expires ends the session whatever happens.
 	IssuedAt, Expires time.Time
 }
@@ -56,6 +60,8 @@ const (
 	tagCodeVerifier
 	tagReturnTo
 	tagRedirectURI
+	tagUserID
+	tagSyncFingerprint
 )
 
 const (
@@ -85,6 +91,8 @@ func (s *Session) Marshal() []byte {
 		b = appendField(b, tagRole, r)
 	}
 	b = appendText(b, tagLoginHint, s.LoginHint)
+	b = appendText(b, tagUserID, s.UserID)
+	b = appendText(b, tagSyncFingerprint, s.SyncFingerprint)
 	b = appendTime(b, tagIssuedAt, s.IssuedAt)
 	b = appendTime(b, tagExpires, s.Expires)
 	return b
@@ -122,6 +130,10 @@ func UnmarshalSession(b []byte) (*Session, error) {
 			s.Roles = append(s.Roles, text)
 		case tagLoginHint:
 			s.LoginHint = text
+		case tagUserID:
+			s.UserID = text
+		case tagSyncFingerprint:
+			s.SyncFingerprint = text
 		case tagIssuedAt:
 			s.IssuedAt = time.Unix(n, 0)
 		case tagExpires:

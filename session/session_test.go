@@ -111,6 +111,7 @@ func TestSessionPayloadRoundTrip(t *testing.T) {
 		Issuer: "https://login.microsoftonline.com/t/v2.0", Subject: "sub", ObjectID: "oid", TenantID: "tid",
 		Username: "ada@contoso.com", Email: "ada@contoso.com", Name: "Ada Lovelace",
 		Groups: []string{"g1", "g2"}, Roles: []string{"Admin"}, LoginHint: "hint",
+		UserID: "42", SyncFingerprint: "fp",
 		IssuedAt: now, Expires: now.Add(8 * time.Hour),
 	}
 	got, err := UnmarshalSession(s.Marshal())

@@ -1,0 +1,233 @@
+package flow
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/entra-auth/entra-auth/jwks"
+)
+
+func syncEnv(k string) (string, bool) {
+	if k == "SYNC_SECRET" {
+		return "sync-s3cret", true
+	}
+	return "", false
+}
+
+func newSyncFlow(t testing.TB, block string) *Flow {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(`{"tenant_id":"t","client_id":"c","client_secret":"s","idp_cluster":"e","cookie_secret":"`+secretA+`",
+		"user_sync":`+block+`}`), syncEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(cfg, nil, func() time.Time { return testNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+const syncBase = `"url":"http://users.internal/entra/sync","cluster":"user_sync","secret_env":"SYNC_SECRET"`
+
+func claimsOf(t testing.TB, raw string) *jwks.Claims {
+	t.Helper()
+	c := &jwks.Claims{}
+	if err := c.UnmarshalJSON([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestUserSyncConfig(t *testing.T) {
+	f := newSyncFlow(t, `{`+syncBase+`}`)
+	c := f.cfg.UserSync
+	if c.Secret != "sync-s3cret" || c.Timeout != 3*time.Second || c.AllowOnFailure || !c.MirrorGroups || c.GroupsClaim != "groups" || c.Claims["username"] != "preferred_username" {
+		t.Errorf("defaults %+v", c)
+	}
+	f = newSyncFlow(t, `{`+syncBase+`,"claims":{"username":"upn","email":"mail"},"groups_claim":"wids","mirror_groups":false,
+		"flags":{"is_superuser":{"roles":["Admin"]},"is_staff":{"groups":["g1"]}},"timeout_ms":500,"on_failure":"allow"}`)
+	c = f.cfg.UserSync
+	if c.Claims["username"] != "upn" || c.Claims["email"] != "mail" || c.GroupsClaim != "wids" || c.MirrorGroups || c.Timeout != 500*time.Millisecond ||
+		!c.AllowOnFailure || len(c.Flags) != 2 || c.Flags[0].Name != "is_staff" {
+		t.Errorf("settings %+v", c)
+	}
+	for name, tc := range map[string]struct{ block, want string }{
+		"not an object":  {`"x"`, `"user_sync": must be an object`},
+		"relative url":   {`{"url":"/sync","cluster":"c","secret_env":"SYNC_SECRET"}`, `"user_sync.url": must be an absolute`},
+		"missing secret": {`{"url":"http://a/b","cluster":"c","secret_env":"NOPE"}`, `"user_sync.secret_env": environment variable NOPE is not set`},
+		"unknown field":  {`{` + syncBase + `,"claims":{"nickname":"x"}}`, `"nickname" is not a field`},
+		"empty flag":     {`{` + syncBase + `,"flags":{"is_staff":{}}}`, `flag "is_staff" needs`},
+		"bad flag list":  {`{` + syncBase + `,"flags":{"is_staff":{"groups":[1]}}}`, `"user_sync.flags.is_staff.groups"`},
+		"bad timeout":    {`{` + syncBase + `,"timeout_ms":5}`, `"user_sync.timeout_ms"`},
+		"bad policy":     {`{` + syncBase + `,"on_failure":"maybe"}`, `"user_sync.on_failure"`},
+		"unknown key":    {`{` + syncBase + `,"retries":3}`, `"user_sync.retries": unknown key`},
+	} {
+		_, err := ParseConfig([]byte(`{"tenant_id":"t","client_id":"c","client_secret":"s","idp_cluster":"e","cookie_secret":"`+secretA+`","user_sync":`+tc.block+`}`), syncEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestSyncUserMapping(t *testing.T) {
+	full := `{"tid":"t1","oid":"o1","sub":"s1","iss":"https://login/t1/v2.0","preferred_username":"ada@contoso.com","upn":"ada@upn",
+		"email":"ada@mail","name":"Ada Lovelace","given_name":"Ada","family_name":"Lovelace","groups":["g1","g2"],"roles":["Admin"],"iat":1}`
+	cases := []struct {
+		name, block, claims string
+		check               func(*testing.T, *SyncUser)
+	}{
+		{"defaults", `{` + syncBase + `}`, full, func(t *testing.T, u *SyncUser) {
+			if u.TenantID != "t1" || u.ObjectID != "o1" || u.Subject != "s1" || u.Username != "ada@contoso.com" || u.Email != "ada@mail" ||
+				u.GivenName != "Ada" || u.FamilyName != "Lovelace" || strings.Join(u.Groups, ",") != "g1,g2" || !u.MirrorGroups {
+				t.Errorf("%+v", u)
+			}
+		}},
+		{"username falls back to upn, then email", `{` + syncBase + `}`, `{"tid":"t","oid":"o","upn":"u@upn","email":"e@mail"}`, func(t *testing.T, u *SyncUser) {
+			if u.Username != "u@upn" {
+				t.Errorf("username %q", u.Username)
+			}
+		}},
+		{"claims chosen by configuration", `{` + syncBase + `,"claims":{"username":"upn","name":"given_name"}}`, full, func(t *testing.T, u *SyncUser) {
+			if u.Username != "ada@upn" || u.Name != "Ada" {
+				t.Errorf("%+v", u)
+			}
+		}},
+		{"missing claims are empty, never null", `{` + syncBase + `}`, `{"tid":"t","oid":"o"}`, func(t *testing.T, u *SyncUser) {
+			b, _ := json.Marshal(u)
+			if u.Username != "" || u.Groups == nil || u.Roles == nil || strings.Contains(string(b), `"groups":null`) {
+				t.Errorf("%s", b)
+			}
+		}},
+		{"odd-typed claims", `{` + syncBase + `,"claims":{"name":"n","email":"e","username":"u"}}`, `{"tid":"t","oid":"o","n":42,"e":["a"],"u":{"x":1},"groups":["g",7,null,"h"]}`,
+			func(t *testing.T, u *SyncUser) {
+				if u.Name != "42" || u.Email != "" || u.Username != "" || strings.Join(u.Groups, ",") != "g,h" {
+					t.Errorf("%+v", u)
+				}
+			}},
+		{"groups from another claim, a single string too", `{` + syncBase + `,"groups_claim":"team"}`, `{"tid":"t","oid":"o","team":"solo"}`, func(t *testing.T, u *SyncUser) {
+			if strings.Join(u.Groups, ",") != "solo" {
+				t.Errorf("groups %v", u.Groups)
+			}
+		}},
+		{"flags from groups and roles", `{` + syncBase + `,"flags":{"is_staff":{"groups":["g2"]},"is_superuser":{"roles":["Owner"]},"is_auditor":{"groups":["g9"],"roles":["Admin"]}}}`, full,
+			func(t *testing.T, u *SyncUser) {
+				if !u.Flags["is_staff"] || u.Flags["is_superuser"] || !u.Flags["is_auditor"] || len(u.Flags) != 3 {
+					t.Errorf("flags %v", u.Flags)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSyncFlow(t, tc.block)
+			tc.check(t, f.SyncUser(claimsOf(t, tc.claims)))
+		})
+	}
+}
+
+func TestUserSyncRequest(t *testing.T) {
+	f := newSyncFlow(t, `{`+syncBase+`}`)
+	u := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","sub":"s","name":"Ada","nonce":"n"}`))
+	r := f.UserSyncRequest(u)
+	auth := ""
+	for _, h := range r.Pairs() {
+		if h[0] == "authorization" {
+			auth = h[1]
+		}
+	}
+	if r.Method != "POST" || r.Authority != "users.internal" || r.Path != "/entra/sync" || auth != "Bearer sync-s3cret" {
+		t.Errorf("%s %s %s %q", r.Method, r.Authority, r.Path, auth)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"tenant_id", "object_id", "subject", "issuer", "username", "email", "name", "given_name", "family_name", "groups", "roles", "claims", "flags", "mirror_groups"} {
+		if _, ok := body[k]; !ok {
+			t.Errorf("body lacks %s", k)
+		}
+	}
+	if body["claims"].(map[string]any)["nonce"] != "n" {
+		t.Errorf("claims %v", body["claims"])
+	}
+	if _, err := url.Parse("http://" + r.Authority + r.Path); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestFingerprintIgnoresTokenTimesOnly(t *testing.T) {
+	f := newSyncFlow(t, `{`+syncBase+`}`)
+	a := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada","iat":1,"exp":2}`))
+	b := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada","iat":3,"exp":4}`))
+	c := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada L.","iat":3,"exp":4}`))
+	if a.Fingerprint() != b.Fingerprint() || a.Fingerprint() == c.Fingerprint() {
+		t.Errorf("fingerprints %s %s %s", a.Fingerprint(), b.Fingerprint(), c.Fingerprint())
+	}
+}
+
+func TestParseUserSyncResponse(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		id     string
+		err    error
+	}{
+		{200, `{"user_id":"u-42"}`, "u-42", nil},
+		{201, `{"user_id":42}`, "42", nil},
+		{204, ``, "", nil},
+		{200, `not json`, "", nil},
+		{200, `{"user_id":null}`, "", nil},
+		{200, `{"user_id":"` + strings.Repeat("x", MaxUserIDLength) + `"}`, strings.Repeat("x", MaxUserIDLength), nil},
+		{200, `{"user_id":"` + strings.Repeat("x", MaxUserIDLength+1) + `"}`, "", ErrUserSyncUnavailable},
+		{403, `{"error":"not allowed"}`, "", ErrUserRefused},
+		{401, ``, "", ErrUserRefused},
+		{503, `down`, "", ErrUserSyncUnavailable},
+		{0, ``, "", ErrUserSyncUnavailable},
+	} {
+		id, err := ParseUserSyncResponse(tc.status, []byte(tc.body))
+		if id != tc.id || (tc.err == nil) != (err == nil) || (tc.err != nil && !errors.Is(err, tc.err)) {
+			t.Errorf("%d %q: %q %v", tc.status, tc.body, id, err)
+		}
+	}
+	for status, want := range map[int]bool{0: true, 502: true, 503: true, 504: true, 500: false, 400: false, 403: false, 429: false} {
+		if UserSyncRetryable(status) != want {
+			t.Errorf("retryable(%d) != %v", status, want)
+		}
+	}
+}
+
+// FuzzSyncUser feeds arbitrary claims (as a verified token could carry them) through the
+// mapping: the body sent must always be a JSON object with the contract's fields.
+func FuzzSyncUser(f *testing.F) {
+	f.Add(`{"tid":"t","oid":"o","preferred_username":"ada","groups":["g1"],"roles":["Admin"]}`)
+	f.Add(`{"tid":1,"oid":null,"name":["x"],"groups":"g1","roles":{"a":1}}`)
+	f.Add(`{"upn":true,"email":1e400,"groups":[1,"g",null,["n"]]}`)
+	f.Add("{\"name\":\"\xff\xfe\",\"a.b\":\"c\"}")
+	flow := newSyncFlow(f, `{`+syncBase+`,"claims":{"name":"a.b"},"flags":{"staff":{"groups":["g"]},"admin":{"roles":["Admin"]}}}`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		c := &jwks.Claims{}
+		if c.UnmarshalJSON([]byte(raw)) != nil {
+			return
+		}
+		u := flow.SyncUser(c)
+		req := flow.UserSyncRequest(u)
+		var body map[string]any
+		dec := json.NewDecoder(strings.NewReader(string(req.Body)))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			t.Fatalf("body %q is not JSON: %v", req.Body, err)
+		}
+		for _, k := range []string{"tenant_id", "object_id", "username", "email", "name", "groups", "roles", "flags", "claims"} {
+			if _, ok := body[k]; !ok {
+				t.Fatalf("body %s lacks %s", req.Body, k)
+			}
+		}
+		if _, ok := body["groups"].([]any); !ok {
+			t.Fatalf("groups is %T", body["groups"])
+		}
+	})
+}
