@@ -55,6 +55,10 @@ func (p *plugin) OnPluginStart(configurationSize int) types.OnPluginStartStatus 
 	p.metrics = defineMetrics()
 	proxywasm.LogInfof("entra-auth: started for tenant %s, client %s, identity provider %s through cluster %s",
 		cfg.TenantID, cfg.ClientID, cfg.Authority, cfg.IDPCluster)
+	if us := cfg.UserSync; us != nil {
+		proxywasm.LogInfof("entra-auth: user sync to %s through cluster %s (timeout %v, on failure: %s)",
+			us.URL, us.Cluster, us.Timeout, map[bool]string{true: "allow", false: "deny"}[us.AllowOnFailure])
+	}
 	p.idp.tick() // fetch the provider's metadata now, from the root context
 	return types.OnPluginStartStatusOK
 }
@@ -78,7 +82,7 @@ func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 
 // metrics are counters Envoy exports with its stats (prefixed by Envoy).
 type metrics struct {
-	signInsStarted, signInsCompleted, signInsFailed proxywasm.MetricCounter
+	signInsStarted, signInsCompleted, signInsFailed, userSyncFailures proxywasm.MetricCounter
 }
 
 func defineMetrics() metrics {
@@ -86,6 +90,7 @@ func defineMetrics() metrics {
 		signInsStarted:   proxywasm.DefineCounterMetric("entra_auth_sign_ins_started"),
 		signInsCompleted: proxywasm.DefineCounterMetric("entra_auth_sign_ins_completed"),
 		signInsFailed:    proxywasm.DefineCounterMetric("entra_auth_sign_ins_failed"),
+		userSyncFailures: proxywasm.DefineCounterMetric("entra_auth_user_sync_failures"),
 	}
 }
 

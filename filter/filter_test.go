@@ -63,7 +63,13 @@ func jwksJSON() []byte {
 // started returns a host whose plugin started and loaded the provider's metadata.
 func started(t *testing.T) proxytest.HostEmulator {
 	t.Helper()
-	host := newHost(t, testConfig)
+	return startedWith(t, testConfig)
+}
+
+// startedWith is started with another configuration.
+func startedWith(t *testing.T, config string) proxytest.HostEmulator {
+	t.Helper()
+	host := newHost(t, config)
 	if host.StartPlugin() != types.OnPluginStartStatusOK {
 		t.Fatalf("plugin did not start: %v", host.GetCriticalLogs())
 	}
@@ -144,6 +150,18 @@ func TestSignedOutProgramGets401(t *testing.T) {
 // signIn runs a whole sign-in on the emulator and returns the session cookies.
 func signIn(t *testing.T, host proxytest.HostEmulator) [][2]string {
 	t.Helper()
+	cb := exchangeCode(t, host)
+	done := host.GetSentLocalResponse(cb)
+	if done == nil || done.StatusCode != 302 || headerOf(done.Headers, "location") != "/app" {
+		t.Fatalf("completion %+v; logs %v %v", done, host.GetWarnLogs(), host.GetErrorLogs())
+	}
+	return sessionCookies(done)
+}
+
+// exchangeCode starts a sign-in at /app, calls back, and answers the token request with
+// a signed ID token; it returns the callback's stream.
+func exchangeCode(t *testing.T, host proxytest.HostEmulator) (callback uint32) {
+	t.Helper()
 	id := host.InitializeHttpContext()
 	host.CallOnRequestHeaders(id, request("/app", browserAccept), true)
 	start := host.GetSentLocalResponse(id)
@@ -171,12 +189,14 @@ func signIn(t *testing.T, host proxytest.HostEmulator) [][2]string {
 	signed, _ := idToken.SignedString(signingKey)
 	tokens, _ := json.Marshal(map[string]any{"id_token": signed, "access_token": "at", "token_type": "Bearer", "expires_in": 3599})
 	host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil, tokens)
-	done := host.GetSentLocalResponse(cb)
-	if done == nil || done.StatusCode != 302 || headerOf(done.Headers, "location") != "/app" {
-		t.Fatalf("completion %+v; logs %v %v", done, host.GetWarnLogs(), host.GetErrorLogs())
-	}
+	return cb
+}
+
+// sessionCookies turns a response's Set-Cookie headers into the Cookie headers a
+// browser would send next.
+func sessionCookies(r *proxytest.LocalHttpResponse) [][2]string {
 	var cookies [][2]string
-	for _, h := range done.Headers {
+	for _, h := range r.Headers {
 		if h[0] == "set-cookie" && !strings.Contains(h[1], "Max-Age=0") {
 			nv, _, _ := strings.Cut(h[1], ";")
 			cookies = append(cookies, [2]string{"cookie", nv})

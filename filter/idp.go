@@ -202,13 +202,16 @@ func (c *idpCache) verifier(d *flow.Discovery) *jwks.Verifier {
 
 // call dispatches req to the identity provider's cluster.
 func (c *idpCache) call(req *flow.HTTPRequest, done func(status int, body []byte)) error {
-	return dispatch(c.cfg.IDPCluster, c.cfg.IDPTimeout, req, done)
+	if err := dispatch(c.cfg.IDPCluster, c.cfg.IDPTimeout, req, done); err != nil {
+		return fmt.Errorf("%w: %v (idp_cluster)", flow.ErrIdPUnavailable, err)
+	}
+	return nil
 }
 
 // dispatch sends req to cluster and calls done with the answer's status (0 when there
-// was none) and body.
+// was none) and body. The timeout is at least a millisecond (0 would mean none).
 func dispatch(cluster string, timeout time.Duration, req *flow.HTTPRequest, done func(status int, body []byte)) error {
-	_, err := proxywasm.DispatchHttpCall(cluster, req.Pairs(), req.Body, nil, uint32(timeout/time.Millisecond),
+	_, err := proxywasm.DispatchHttpCall(cluster, req.Pairs(), req.Body, nil, uint32(max(timeout/time.Millisecond, 1)),
 		func(numHeaders, bodySize, _ int) {
 			status := 0
 			if numHeaders > 0 {
@@ -225,11 +228,11 @@ func dispatch(cluster string, timeout time.Duration, req *flow.HTTPRequest, done
 			}
 			done(status, body)
 		})
+	if errors.Is(err, types.ErrorStatusBadArgument) {
+		return fmt.Errorf("cannot call cluster %q: is it defined in Envoy's configuration?", cluster)
+	}
 	if err != nil {
-		if errors.Is(err, types.ErrorStatusBadArgument) {
-			return fmt.Errorf("%w: cannot call cluster %q: is it defined in Envoy's configuration (idp_cluster)?", flow.ErrIdPUnavailable, cluster)
-		}
-		return fmt.Errorf("%w: dispatch to %q: %v", flow.ErrIdPUnavailable, cluster, err)
+		return fmt.Errorf("call to cluster %q: %v", cluster, err)
 	}
 	return nil
 }

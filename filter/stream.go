@@ -13,6 +13,7 @@ import (
 
 	"github.com/entra-auth/entra-auth/flow"
 	"github.com/entra-auth/entra-auth/jwks"
+	"github.com/entra-auth/entra-auth/session"
 )
 
 // stream is one HTTP request through the filter.
@@ -192,7 +193,7 @@ func (s *stream) callback() types.Action {
 		return types.ActionPause
 	}
 	return s.afterMetadata("callback", func(md *metadata) {
-		err := dispatch(f.Config().IDPCluster, f.Config().IDPTimeout, f.TokenRequest(md.disc, cb), func(status int, body []byte) {
+		err := s.plugin.idp.call(f.TokenRequest(md.disc, cb), func(status int, body []byte) {
 			if !s.resume() {
 				return
 			}
@@ -231,13 +232,67 @@ func (s *stream) verify(cb *flow.Callback, idToken string, md *metadata, mayRefr
 		s.fail("ID token validation", err)
 		return
 	}
-	resp, err := f.CompleteSignIn(s.req, cb, f.NewSession(claims))
+	sess := f.NewSession(claims)
+	if f.Config().UserSync == nil {
+		s.complete(cb, sess)
+		return
+	}
+	user := f.SyncUser(claims)
+	s.syncUser(user, func(userID string, err error) {
+		switch {
+		case err == nil:
+			sess.UserID, sess.SyncFingerprint = userID, user.Fingerprint()
+			s.complete(cb, sess)
+		case errors.Is(err, flow.ErrUserSyncUnavailable) && f.Config().UserSync.AllowOnFailure:
+			s.plugin.metrics.userSyncFailures.Increment(1)
+			proxywasm.LogWarnf("entra-auth: request %s: user sync failed, signing in without a user id (on_failure: allow): %v", s.requestID, err)
+			s.complete(cb, sess)
+		default:
+			s.plugin.metrics.userSyncFailures.Increment(1)
+			s.fail("user sync", err)
+		}
+	})
+}
+
+// syncUser sends the user to the application's user-sync endpoint, with the stream
+// paused, and calls done with the user id it answered, or why not. A connection failure
+// or a 502, 503 or 504 gets one retry within user_sync.timeout_ms; a 4xx none. It knows
+// nothing of sign-in, so a token refresh can call it again for a signed-in user.
+func (s *stream) syncUser(u *flow.SyncUser, done func(userID string, err error)) {
+	f := s.plugin.flow
+	cfg := f.Config().UserSync
+	deadline := s.plugin.now().Add(cfg.Timeout)
+	req := f.UserSyncRequest(u)
+	var call func(first bool)
+	call = func(first bool) {
+		answered := func(status int, body []byte) {
+			if !s.resume() {
+				return
+			}
+			if first && flow.UserSyncRetryable(status) && deadline.Sub(s.plugin.now()) > 10*time.Millisecond {
+				proxywasm.LogWarnf("entra-auth: request %s: user sync answered %d, trying once more", s.requestID, status)
+				call(false)
+				return
+			}
+			done(flow.ParseUserSyncResponse(status, body))
+		}
+		if err := dispatch(cfg.Cluster, deadline.Sub(s.plugin.now()), req, answered); err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: %v (user_sync.cluster)", s.requestID, err)
+			answered(0, nil)
+		}
+	}
+	call(true)
+}
+
+// complete sets the session and sends the browser back where the sign-in started.
+func (s *stream) complete(cb *flow.Callback, sess *session.Session) {
+	resp, err := s.plugin.flow.CompleteSignIn(s.req, cb, sess)
 	if err != nil {
 		s.fail("session", err)
 		return
 	}
 	s.plugin.metrics.signInsCompleted.Increment(1)
-	proxywasm.LogInfof("entra-auth: request %s: signed in %s (tenant %s)", s.requestID, claims.String("oid"), claims.String("tid"))
+	proxywasm.LogInfof("entra-auth: request %s: signed in %s (tenant %s)", s.requestID, sess.ObjectID, sess.TenantID)
 	s.respond(resp)
 }
 

@@ -297,6 +297,8 @@ func ParseUserSyncResponse(status int, body []byte) (userID string, err error) {
 				ErrUserSyncUnavailable, len(userID), MaxUserIDLength)
 		}
 		return userID, nil
+	case status == 401:
+		return "", fmt.Errorf("%w: the endpoint refused the bearer secret (401): the variable named by user_sync.secret_env must hold the secret the endpoint expects", ErrUserRefused)
 	case status >= 400 && status < 500:
 		return "", fmt.Errorf("%w: the endpoint answered %d: %s", ErrUserRefused, status, snippet(body))
 	case status == 0:

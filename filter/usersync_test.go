@@ -1,0 +1,125 @@
+package filter
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// startedWithUserSync is started with a user_sync block (and its secret in the
+// environment, as Envoy's vm_config would give it).
+func startedWithUserSync(t *testing.T, onFailure string) proxytest.HostEmulator {
+	t.Helper()
+	t.Setenv("TEST_USER_SYNC_SECRET", "sync-s3cret")
+	config := strings.TrimSuffix(testConfig, "}") + `,"user_sync":{"url":"http://users.internal/entra/sync","cluster":"users",
+		"secret_env":"TEST_USER_SYNC_SECRET","flags":{"is_staff":{"groups":["g2"]},"is_superuser":{"roles":["Admin"]}},"on_failure":"` + onFailure + `"}}`
+	return startedWith(t, config)
+}
+
+// answer is what the user-sync endpoint says to one call: a status (0 for no answer,
+// as when the connection fails) and a body.
+type answer struct {
+	status int
+	body   string
+}
+
+func TestUserSyncCallOut(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		onFailure string
+		answers   []answer
+		// wantStatus is the callback's reply; wantUserID the header upstream afterwards.
+		wantStatus int
+		wantUserID string
+		wantInPage string
+	}{
+		{name: "user id answered", onFailure: "deny", answers: []answer{{200, `{"user_id":"42"}`}}, wantStatus: 302, wantUserID: "42"},
+		{name: "numeric user id", onFailure: "deny", answers: []answer{{201, `{"user_id":7}`}}, wantStatus: 302, wantUserID: "7"},
+		{name: "no body", onFailure: "deny", answers: []answer{{204, ``}}, wantStatus: 302},
+		{name: "retried after 503", onFailure: "deny", answers: []answer{{503, `busy`}, {200, `{"user_id":"42"}`}}, wantStatus: 302, wantUserID: "42"},
+		{name: "retried after no answer", onFailure: "deny", answers: []answer{{0, ``}, {200, `{"user_id":"42"}`}}, wantStatus: 302, wantUserID: "42"},
+		{name: "down twice, deny", onFailure: "deny", answers: []answer{{502, ``}, {504, ``}}, wantStatus: 503, wantInPage: "user directory could not be reached"},
+		{name: "down twice, allow", onFailure: "allow", answers: []answer{{0, ``}, {0, ``}}, wantStatus: 302},
+		{name: "500 is not retried", onFailure: "deny", answers: []answer{{500, `oops`}}, wantStatus: 503},
+		{name: "refused", onFailure: "allow", answers: []answer{{403, `{"error":"not this user"}`}}, wantStatus: 403, wantInPage: "does not accept your account"},
+		{name: "secret refused", onFailure: "allow", answers: []answer{{401, ``}}, wantStatus: 403},
+		{name: "user id too long", onFailure: "deny", answers: []answer{{200, `{"user_id":"` + strings.Repeat("9", 300) + `"}`}}, wantStatus: 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			host := startedWithUserSync(t, tc.onFailure)
+			cb := exchangeCode(t, host)
+			for i, a := range tc.answers {
+				calls := host.GetCalloutAttributesFromContext(cb)
+				if len(calls) != 2+i {
+					t.Fatalf("after %d answers: %d calls, want %d; reply %+v", i, len(calls), 2+i, host.GetSentLocalResponse(cb))
+				}
+				call := calls[len(calls)-1]
+				checkUserSyncCall(t, call)
+				var headers [][2]string
+				if a.status != 0 {
+					headers = [][2]string{{":status", strconv.Itoa(a.status)}}
+				}
+				host.CallOnHttpCallResponse(call.CalloutID, headers, nil, []byte(a.body))
+			}
+			if n := len(host.GetCalloutAttributesFromContext(cb)); n != 1+len(tc.answers) {
+				t.Fatalf("%d calls, want %d", n, 1+len(tc.answers))
+			}
+			reply := host.GetSentLocalResponse(cb)
+			if reply == nil || int(reply.StatusCode) != tc.wantStatus || !strings.Contains(string(reply.Data), tc.wantInPage) {
+				t.Fatalf("reply %+v, want %d with %q", reply, tc.wantStatus, tc.wantInPage)
+			}
+			cookies := sessionCookies(reply)
+			if tc.wantStatus != 302 {
+				if len(cookies) != 0 {
+					t.Fatalf("a failed sign-in set a session: %v", cookies)
+				}
+				return
+			}
+			id := host.InitializeHttpContext()
+			forged := [2]string{"x-auth-request-user-id", "1"}
+			if a := host.CallOnRequestHeaders(id, request("/app", append(cookies, forged)...), true); a != types.ActionContinue {
+				t.Fatalf("signed-in request: %v", a)
+			}
+			var got []string
+			for _, h := range host.GetCurrentRequestHeaders(id) {
+				if h[0] == "x-auth-request-user-id" {
+					got = append(got, h[1])
+				}
+			}
+			if (tc.wantUserID == "" && len(got) != 0) || (tc.wantUserID != "" && (len(got) != 1 || got[0] != tc.wantUserID)) {
+				t.Errorf("x-auth-request-user-id upstream: %q, want %q", got, tc.wantUserID)
+			}
+		})
+	}
+}
+
+// checkUserSyncCall asserts the call follows the contract: a POST of the user as JSON,
+// through the user_sync cluster, with the bearer secret.
+func checkUserSyncCall(t *testing.T, call proxytest.HttpCalloutAttribute) {
+	t.Helper()
+	if call.Upstream != "users" || headerOf(call.Headers, ":method") != "POST" || headerOf(call.Headers, ":path") != "/entra/sync" ||
+		headerOf(call.Headers, ":authority") != "users.internal" || headerOf(call.Headers, "authorization") != "Bearer sync-s3cret" ||
+		headerOf(call.Headers, "content-type") != "application/json" {
+		t.Fatalf("user-sync call %s %v", call.Upstream, call.Headers)
+	}
+	var body struct {
+		TenantID string          `json:"tenant_id"`
+		ObjectID string          `json:"object_id"`
+		Username string          `json:"username"`
+		Name     string          `json:"name"`
+		Groups   []string        `json:"groups"`
+		Flags    map[string]bool `json:"flags"`
+		Claims   map[string]any  `json:"claims"`
+	}
+	if err := json.Unmarshal(call.Body, &body); err != nil {
+		t.Fatalf("body %s: %v", call.Body, err)
+	}
+	if body.TenantID != tenant || body.ObjectID != "oid-1" || body.Username != "ada@contoso.com" || body.Name != "Ada Lovelace" ||
+		strings.Join(body.Groups, ",") != "g1,g2" || !body.Flags["is_staff"] || body.Flags["is_superuser"] || body.Claims["nonce"] == nil {
+		t.Fatalf("body %s", call.Body)
+	}
+}
