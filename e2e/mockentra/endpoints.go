@@ -196,7 +196,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	type choice struct{ Name, Username, Link string }
 	var choices []choice
-	for _, u := range s.opts.Users {
+	for _, u := range s.Users() {
 		if !multi && u.TenantID != tenant {
 			continue
 		}
@@ -211,7 +211,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) user(username, tenant string, multi bool) (User, bool) {
-	for _, u := range s.opts.Users {
+	for _, u := range s.Users() {
 		if strings.EqualFold(u.Username, username) && (multi || u.TenantID == tenant) {
 			return u, true
 		}
@@ -288,7 +288,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			entraError(w, 400, "invalid_grant", 700082, "The refresh token has expired or is invalid.")
 			return
 		}
-		g = &grant{user: g.user, clientID: g.clientID, scope: g.scope, issuerBase: g.issuerBase, sessionID: g.sessionID, authenticated: g.authenticated}
+		g = &grant{user: s.current(g.user), clientID: g.clientID, scope: g.scope, issuerBase: g.issuerBase, sessionID: g.sessionID, authenticated: g.authenticated}
 	default:
 		entraError(w, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
 		return

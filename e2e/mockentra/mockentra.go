@@ -20,6 +20,8 @@ import (
 	"encoding/hex"
 	"math/big"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +118,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Users = slices.Clone(opts.Users) // UpdateUser changes the mock's copy
 	s := &Server{opts: opts, codes: map[string]*grant{}, refresh: map[string]*grant{}}
 	s.keys = []*signingKey{newSigningKey()}
 	return s
@@ -158,7 +161,41 @@ func (s *Server) Logouts() []Logout {
 }
 
 // Users returns the test users.
-func (s *Server) Users() []User { return s.opts.Users }
+func (s *Server) Users() []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]User(nil), s.opts.Users...)
+}
+
+// UpdateUser changes a test user in the directory, as an administrator renaming someone or
+// changing their groups would: later sign-ins and refreshes carry the change. It reports
+// whether the user exists.
+func (s *Server) UpdateUser(username string, change func(*User)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.opts.Users {
+		if strings.EqualFold(s.opts.Users[i].Username, username) {
+			u := s.opts.Users[i]
+			u.Groups, u.Roles = slices.Clone(u.Groups), slices.Clone(u.Roles) // grants keep the old lists
+			change(&u)
+			s.opts.Users[i] = u
+			return true
+		}
+	}
+	return false
+}
+
+// current is the directory's record of u now (u itself if it was removed).
+func (s *Server) current(u User) User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, now := range s.opts.Users {
+		if now.ObjectID == u.ObjectID && now.TenantID == u.TenantID {
+			return now
+		}
+	}
+	return u
+}
 
 // Handler serves the endpoints under /{tenant}/...
 func (s *Server) Handler() http.Handler {
