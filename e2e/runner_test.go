@@ -19,12 +19,16 @@ import (
 	"github.com/entra-auth/entra-auth/e2e/mockentra"
 )
 
-// runner is the wasmhost process.
-type runner struct {
+// process is a program the tests started (the runner, the user-sync service), listening
+// on addr.
+type process struct {
 	cmd    *exec.Cmd
 	addr   string
 	stderr *lockedBuffer
 }
+
+// runner is the wasmhost process.
+type runner = process
 
 // lockedBuffer collects a process's output while the test reads it.
 type lockedBuffer struct {
@@ -57,8 +61,16 @@ func (b *lockedBuffer) waitFor(substr string) bool {
 // startRunner starts wasmhost with args and waits for its "listening on" line.
 func startRunner(t *testing.T, args ...string) *runner {
 	t.Helper()
+	return startProcess(t, runnerFile, nil, append([]string{"-wasm", moduleFile, "-listen", "127.0.0.1:0"}, args...)...)
+}
+
+// startProcess starts a program that prints "listening on ADDR" once it serves, with env
+// added to the environment, and stops it when the test ends.
+func startProcess(t *testing.T, file string, env []string, args ...string) *process {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, runnerFile, append([]string{"-wasm", moduleFile, "-listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.CommandContext(ctx, file, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -91,15 +103,15 @@ func startRunner(t *testing.T, args ...string) *runner {
 	select {
 	case line, ok := <-lines:
 		if !ok || !strings.HasPrefix(line, "listening on ") {
-			t.Fatalf("runner said %q; stderr:\n%s", line, stderr)
+			t.Fatalf("%s said %q; stderr:\n%s", filepath.Base(file), line, stderr)
 		}
 		go func() {
 			for range lines {
 			}
 		}()
-		return &runner{cmd: cmd, addr: strings.TrimPrefix(line, "listening on "), stderr: stderr}
+		return &process{cmd: cmd, addr: strings.TrimPrefix(line, "listening on "), stderr: stderr}
 	case <-time.After(60 * time.Second):
-		t.Fatalf("runner did not start; stderr:\n%s", stderr)
+		t.Fatalf("%s did not start; stderr:\n%s", filepath.Base(file), stderr)
 	}
 	return nil
 }

@@ -46,6 +46,8 @@ type stackOptions struct {
 	faults      mockentra.Faults
 	concurrency int
 	logLevel    string
+	// clusters and env are more clusters the filter may call, and VM variables.
+	clusters, env map[string]string
 }
 
 // tlsFiles are a self-signed certificate for 127.0.0.1, made once per test binary.
@@ -126,9 +128,16 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	if level == "" {
 		level = "info"
 	}
-	s.runner = startRunner(t, "-log-level", level, "-config", path, "-upstream", s.upstream.URL, "-cluster", "entra="+mockSrv.URL,
-		"-env", "ENTRA_CLIENT_SECRET="+mockentra.DemoClientSecret, "-concurrency", strconv.Itoa(concurrency),
-		"-tls-cert", tlsFiles.cert, "-tls-key", tlsFiles.key)
+	args := []string{"-log-level", level, "-config", path, "-upstream", s.upstream.URL, "-cluster", "entra=" + mockSrv.URL,
+		"-env", "ENTRA_CLIENT_SECRET=" + mockentra.DemoClientSecret, "-concurrency", strconv.Itoa(concurrency),
+		"-tls-cert", tlsFiles.cert, "-tls-key", tlsFiles.key}
+	for name, u := range o.clusters {
+		args = append(args, "-cluster", name+"="+u)
+	}
+	for k, v := range o.env {
+		args = append(args, "-env", k+"="+v)
+	}
+	s.runner = startRunner(t, args...)
 	s.base = "https://" + s.runner.addr
 	return s
 }
