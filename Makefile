@@ -4,6 +4,7 @@ MODULE  := dist/entra-auth.wasm
 LISTEN  ?= 127.0.0.1:8080
 APP     ?= 127.0.0.1:3000
 IDP     ?= 127.0.0.1:9001
+USERS   ?= 127.0.0.1:9002
 
 .PHONY: build run test check bench fuzz clean
 
@@ -16,12 +17,14 @@ build:
 	@ls -l $(MODULE) | awk '{print "built $(MODULE) (" $$5 " bytes)"}'
 
 ## run: start the filter locally (wazero runner) in front of a demo app, with a mock Entra ID
+## and the reference user-sync service
 run: build
 	@mkdir -p bin
 	$(GO) build -o bin/wasmhost ./e2e/cmd/wasmhost
 	$(GO) build -o bin/demoapp ./e2e/cmd/demoapp
 	$(GO) build -o bin/mockentra ./e2e/cmd/mockentra
-	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) ./scripts/run-local.sh
+	$(GO) build -o bin/usersync ./e2e/cmd/usersync
+	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) USERS=$(USERS) ./scripts/run-local.sh
 
 ## test: vet, then every test (unit, host, end-to-end) with the race detector, then the
 ## long memory test without it (the race detector makes 100,000 requests too slow)
