@@ -44,12 +44,21 @@ type User struct {
 
 // Stored is a user as the database holds it.
 type Stored struct {
-	ID                                           int64
-	TenantID, ObjectID, Subject, Issuer          string
-	Username, Email, Name, GivenName, FamilyName string
-	Groups                                       []string
-	Flags                                        map[string]bool
-	CreatedAt, UpdatedAt, LastLogin              time.Time
+	ID         int64           `json:"id"`
+	TenantID   string          `json:"tenant_id"`
+	ObjectID   string          `json:"object_id"`
+	Subject    string          `json:"subject"`
+	Issuer     string          `json:"issuer"`
+	Username   string          `json:"username"`
+	Email      string          `json:"email"`
+	Name       string          `json:"name"`
+	GivenName  string          `json:"given_name"`
+	FamilyName string          `json:"family_name"`
+	Groups     []string        `json:"groups"`
+	Flags      map[string]bool `json:"flags"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	LastLogin  time.Time       `json:"last_login"`
 }
 
 // Options configure the service.
