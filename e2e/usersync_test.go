@@ -230,6 +230,9 @@ func TestUserSyncFailures(t *testing.T) {
 			if took > 2*time.Second {
 				t.Errorf("the sign-in took %v: user_sync.timeout_ms was not enforced", took)
 			}
+			if strings.Contains(s.runner.stderr.String(), secret) {
+				t.Error("the user-sync secret is in the log")
+			}
 			if tc.wantStatus != 302 {
 				if hasSession(b) {
 					t.Fatal("a failed user sync left a session")

@@ -3,10 +3,16 @@ package flow
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
+	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/entra-auth/entra-auth/jwks"
 )
@@ -230,4 +236,54 @@ func FuzzSyncUser(f *testing.F) {
 			t.Fatalf("groups is %T", body["groups"])
 		}
 	})
+}
+
+// The OpenAPI description in docs/ is what applications implement: it must name exactly
+// the fields the filter sends, and its example must be a body the filter could send.
+func TestUserSyncBodyMatchesTheOpenAPIDescription(t *testing.T) {
+	raw, err := os.ReadFile("../docs/user-sync.openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := gjson.ParseBytes(raw)
+	schema := doc.Get("components.schemas.SyncUser")
+	var required, described []string
+	for _, r := range schema.Get("required").Array() {
+		required = append(required, r.String())
+	}
+	schema.Get("properties").ForEach(func(k, _ gjson.Result) bool {
+		described = append(described, k.String())
+		return true
+	})
+	f := newSyncFlow(t, `{`+syncBase+`}`)
+	var sent map[string]json.RawMessage
+	if err := json.Unmarshal(f.UserSyncRequest(f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o"}`))).Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	fields := slices.Sorted(maps.Keys(sent))
+	slices.Sort(required)
+	slices.Sort(described)
+	if !slices.Equal(fields, required) || !slices.Equal(fields, described) {
+		t.Fatalf("the filter sends %v; the description requires %v and describes %v", fields, required, described)
+	}
+	example := doc.Get("components.examples.ada.value")
+	var exampleFields []string
+	example.ForEach(func(k, _ gjson.Result) bool {
+		exampleFields = append(exampleFields, k.String())
+		return true
+	})
+	if slices.Sort(exampleFields); !slices.Equal(exampleFields, fields) {
+		t.Fatalf("the example has %v", exampleFields)
+	}
+	c := &jwks.Claims{}
+	if err := c.UnmarshalJSON([]byte(example.Get("claims").Raw)); err != nil {
+		t.Fatal(err)
+	}
+	f = newSyncFlow(t, `{`+syncBase+`,"flags":{"is_staff":{"groups":["a4f7c0d2-1111-4a5b-9c3d-000000000002"]},"is_superuser":{"roles":["Admin"]}}}`)
+	var fromClaims, documented map[string]any
+	_ = json.Unmarshal(f.UserSyncRequest(f.SyncUser(c)).Body, &fromClaims)
+	_ = json.Unmarshal([]byte(example.Raw), &documented)
+	if !reflect.DeepEqual(fromClaims, documented) {
+		t.Fatalf("the filter would send, for the example's claims:\n%v\nthe example says:\n%v", fromClaims, documented)
+	}
 }

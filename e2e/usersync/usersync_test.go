@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -316,5 +317,32 @@ func TestTwoServicesShareOneDatabase(t *testing.T) {
 	}
 	if n := len(a.users(t)); n != 20 {
 		t.Fatalf("%d rows for 20 users", n)
+	}
+}
+
+// The service implements the contract in docs/user-sync.openapi.json: its example body is
+// stored, and the answer has the documented shape.
+func TestServiceAcceptsTheDocumentedExample(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/user-sync.openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Examples map[string]struct {
+				Value json.RawMessage `json:"value"`
+			} `json:"examples"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, ":memory:", Options{})
+	status, answer := f.post(t, secret, string(doc.Components.Examples["ada"].Value))
+	if status != 200 || answer["user_id"] == "" {
+		t.Fatalf("%d %v", status, answer)
+	}
+	if u := f.users(t); len(u) != 1 || u[0].GivenName != "Ada" || !u[0].Flags["is_superuser"] || len(u[0].Groups) != 2 {
+		t.Fatalf("stored %+v", u)
 	}
 }
