@@ -172,14 +172,14 @@ type SyncUser struct {
 	Roles        []string        `json:"roles"`
 	MirrorGroups bool            `json:"mirror_groups"`
 	Flags        map[string]bool `json:"flags"`
-	// Claims are the validated ID token's claims, as the token carried them.
-	Claims json.RawMessage `json:"claims"`
+	// Claims are the verified ID token's claims, as the token carried them; Body appends
+	// them to the other fields as they are.
+	Claims json.RawMessage `json:"-"`
 }
 
-// claimText reads a claim as text: strings as they are, numbers and booleans as their
-// JSON text; lists, objects and null give "" (a field never receives a structure).
-func claimText(c *jwks.Claims, name string) string {
-	r := c.Get(escapeClaim(name))
+// text reads a claim as text: strings as they are, numbers and booleans as their JSON
+// text; lists, objects and null give "" (a field never receives a structure).
+func text(r gjson.Result) string {
 	switch r.Type {
 	case gjson.String:
 		return r.String()
@@ -189,28 +189,55 @@ func claimText(c *jwks.Claims, name string) string {
 	return ""
 }
 
-// escapeClaim makes a claim name a literal gjson path (claim names may hold dots).
-func escapeClaim(name string) string {
-	return strings.NewReplacer(".", `\.`, "*", `\*`, "?", `\?`, "|", `\|`, "#", `\#`, "@", `\@`).Replace(name)
+// texts reads a claim that holds a string or a list: its strings.
+func texts(r gjson.Result) []string {
+	if r.Type == gjson.String {
+		return []string{r.String()}
+	}
+	out := []string{}
+	r.ForEach(func(_, v gjson.Result) bool {
+		if v.Type == gjson.String {
+			out = append(out, v.String())
+		}
+		return true
+	})
+	return out
+}
+
+// topLevel reads the named claims in one pass over the payload. Names are literal: a
+// claim named "a.b" is that claim, not a path. Of repeated names, the first counts, as
+// in the token's verification.
+func topLevel(c *jwks.Claims, names ...string) map[string]gjson.Result {
+	found := make(map[string]gjson.Result, len(names))
+	gjson.ParseBytes(c.JSON()).ForEach(func(k, v gjson.Result) bool {
+		name := k.String()
+		if _, seen := found[name]; !seen && slices.Contains(names, name) {
+			found[name] = v
+		}
+		return true
+	})
+	return found
 }
 
 // SyncUser maps verified claims onto the user-sync body.
 func (f *Flow) SyncUser(c *jwks.Claims) *SyncUser {
 	cfg := f.cfg.UserSync
+	claim := topLevel(c, "tid", "oid", "sub", "iss", "upn", "email", "roles", cfg.GroupsClaim,
+		cfg.Claims["username"], cfg.Claims["email"], cfg.Claims["name"], cfg.Claims["given_name"], cfg.Claims["family_name"])
 	u := &SyncUser{
-		TenantID: c.String("tid"), ObjectID: c.String("oid"), Subject: c.String("sub"), Issuer: c.String("iss"),
-		Username:   claimText(c, cfg.Claims["username"]),
-		Email:      claimText(c, cfg.Claims["email"]),
-		Name:       claimText(c, cfg.Claims["name"]),
-		GivenName:  claimText(c, cfg.Claims["given_name"]),
-		FamilyName: claimText(c, cfg.Claims["family_name"]),
-		Groups:     nonNil(c.Strings(escapeClaim(cfg.GroupsClaim))),
-		Roles:      nonNil(c.Strings("roles")),
+		TenantID: text(claim["tid"]), ObjectID: text(claim["oid"]), Subject: text(claim["sub"]), Issuer: text(claim["iss"]),
+		Username:   text(claim[cfg.Claims["username"]]),
+		Email:      text(claim[cfg.Claims["email"]]),
+		Name:       text(claim[cfg.Claims["name"]]),
+		GivenName:  text(claim[cfg.Claims["given_name"]]),
+		FamilyName: text(claim[cfg.Claims["family_name"]]),
+		Groups:     texts(claim[cfg.GroupsClaim]),
+		Roles:      texts(claim["roles"]),
 		Flags:      map[string]bool{},
 		Claims:     json.RawMessage(c.JSON()),
 	}
 	if u.Username == "" && cfg.Claims["username"] == syncFields["username"] {
-		u.Username = firstNonEmpty(claimText(c, "upn"), claimText(c, "email"))
+		u.Username = firstNonEmpty(text(claim["upn"]), text(claim["email"]))
 	}
 	u.MirrorGroups = cfg.MirrorGroups
 	for _, flag := range cfg.Flags {
@@ -241,23 +268,31 @@ func overlaps(have, want []string) bool {
 // claims, whose iat and exp change on every token), so that a later sign-in or token
 // refresh can tell whether the application needs to hear about the user again.
 func (u *SyncUser) Fingerprint() string {
-	copied := *u
-	copied.Claims = nil
-	b, _ := json.Marshal(copied)
-	sum := sha256.Sum256(b)
+	fields, _ := json.Marshal(u) // strings, lists, a map of booleans: cannot fail
+	sum := sha256.Sum256(fields)
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// Body is the JSON the call sends: the fields, then "claims". The claims were checked as
+// JSON when the token was verified, so they are appended as they are, not re-encoded.
+func (u *SyncUser) Body() []byte {
+	fields, _ := json.Marshal(u)
+	claims := []byte(u.Claims)
+	if len(claims) == 0 {
+		claims = []byte("null")
+	}
+	body := make([]byte, 0, len(fields)+len(`,"claims":`)+len(claims))
+	body = append(body, fields[:len(fields)-1]...) // without its closing brace
+	body = append(body, `,"claims":`...)
+	body = append(body, claims...)
+	return append(body, '}')
 }
 
 // UserSyncRequest is the POST of u to the user-sync endpoint, with the bearer secret.
 func (f *Flow) UserSyncRequest(u *SyncUser) *HTTPRequest {
 	cfg := f.cfg.UserSync
 	r, _ := requestTo("POST", cfg.URL) // validated by the configuration
-	body, err := json.Marshal(u)
-	if err != nil { // claims encoding/json refuses (gjson accepted them): send the fields
-		copied := *u
-		copied.Claims = nil
-		body, _ = json.Marshal(copied)
-	}
+	body := u.Body()
 	r.Body = body
 	r.Headers = append(r.Headers,
 		[2]string{"content-type", "application/json"},

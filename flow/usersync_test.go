@@ -120,6 +120,13 @@ func TestSyncUserMapping(t *testing.T) {
 				t.Errorf("groups %v", u.Groups)
 			}
 		}},
+		{"claim names are literal, the first of repeated ones counts", `{` + syncBase + `,"claims":{"name":"ext.name","email":"a*"}}`,
+			`{"tid":"t","oid":"o","ext":{"name":"nested"},"ext.name":"dotted","a*":"star","aa":"not this","tid":"second"}`,
+			func(t *testing.T, u *SyncUser) {
+				if u.Name != "dotted" || u.Email != "star" || u.TenantID != "t" {
+					t.Errorf("%+v", u)
+				}
+			}},
 		{"flags from groups and roles", `{` + syncBase + `,"flags":{"is_staff":{"groups":["g2"]},"is_superuser":{"roles":["Owner"]},"is_auditor":{"groups":["g9"],"roles":["Admin"]}}}`, full,
 			func(t *testing.T, u *SyncUser) {
 				if !u.Flags["is_staff"] || u.Flags["is_superuser"] || !u.Flags["is_auditor"] || len(u.Flags) != 3 {
