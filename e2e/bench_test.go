@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,20 +31,35 @@ type inProcess struct {
 
 func newInProcess(tb testing.TB, concurrency int, transport http.RoundTripper) *inProcess {
 	tb.Helper()
+	return newInProcessWith(tb, concurrency, transport, nil)
+}
+
+// newInProcessWith also merges more keys into the plugin configuration and gives the
+// clusters and VM variables they need.
+func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTripper, more *moreConfig) *inProcess {
+	tb.Helper()
 	m := mockentra.New(mockentra.DemoOptions())
 	mockSrv := httptest.NewServer(m.Handler())
 	tb.Cleanup(mockSrv.Close)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
 	tb.Cleanup(upstream.Close)
-	config, _ := json.Marshal(map[string]any{
+	settings := map[string]any{
 		"authority": mockSrv.URL, "tenant_id": mockentra.DemoTenant, "client_id": mockentra.DemoClientID,
 		"client_secret": mockentra.DemoClientSecret, "idp_cluster": "entra", "cookie_secret": newCookieSecret(),
 		"skip_paths": []string{"/healthz"},
-	})
+	}
+	clusters := map[string]string{"entra": mockSrv.URL}
+	var env map[string]string
+	if more != nil {
+		maps.Copy(settings, more.config)
+		maps.Copy(clusters, more.clusters)
+		env = more.env
+	}
+	config, _ := json.Marshal(settings)
 	ctx := context.Background()
 	host, err := envoyhost.New(ctx, envoyhost.Config{
-		Module: readModule(tb), PluginConfiguration: config, Concurrency: concurrency,
-		Clusters: map[string]string{"entra": mockSrv.URL}, Upstream: upstream.URL, Transport: transport,
+		Module: readModule(tb), PluginConfiguration: config, Concurrency: concurrency, Env: env,
+		Clusters: clusters, Upstream: upstream.URL, Transport: transport,
 		CompilationCacheDir: compileCache, Log: func(envoyhost.Log) {}, LogLevel: envoyhost.LogWarn,
 	})
 	if err != nil {
@@ -56,6 +73,13 @@ func newInProcess(tb testing.TB, concurrency int, transport http.RoundTripper) *
 		host.Close(ctx)
 	})
 	return &inProcess{host: host, proxy: proxy, mock: m, upstream: upstream}
+}
+
+// moreConfig is configuration beyond the basic sign-in, with the clusters and VM
+// environment variables it names.
+type moreConfig struct {
+	config        map[string]any
+	clusters, env map[string]string
 }
 
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -197,21 +221,50 @@ func BenchmarkRequest(b *testing.B) {
 }
 
 // BenchmarkCallback measures a whole callback in wazero: the token exchange answered by
-// the mock, RS256 verification of the ID token, the session sealed into cookies.
+// the mock, RS256 verification of the ID token, the session sealed into cookies; and the
+// same with user_sync on, against the reference service (the usersync program, its own
+// process, its SQLite database in a file) on loopback: the difference is what the
+// call-out adds to a sign-in.
 func BenchmarkCallback(b *testing.B) {
-	p := newInProcess(b, 1, nil)
-	var vm time.Duration
-	for b.Loop() {
-		b.StopTimer()
-		callback, cookie := p.startSignIn(b)
-		before := p.host.VMTime()
-		b.StartTimer()
-		if done := get(b, callback, cookie); done.StatusCode != 302 {
-			b.Fatalf("callback: %d", done.StatusCode)
-		}
-		vm += p.host.VMTime() - before
+	for _, tc := range []struct {
+		name     string
+		userSync bool
+	}{{"no-user-sync", false}, {"user-sync", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var more *moreConfig
+			if tc.userSync {
+				program, err := usersyncProgram()
+				if err != nil {
+					b.Fatal(err)
+				}
+				svc := startProcess(b, program, []string{"USER_SYNC_SECRET=" + syncSecret},
+					"-listen", "127.0.0.1:0", "-db", filepath.Join(b.TempDir(), "users.db"))
+				more = &moreConfig{
+					config: map[string]any{"user_sync": map[string]any{"url": "http://users.internal/sync", "cluster": "users", "secret_env": "USER_SYNC_SECRET",
+						"flags": map[string]any{"is_staff": map[string]any{"groups": []string{groupTwo}}}}},
+					clusters: map[string]string{"users": "http://" + svc.addr},
+					env:      map[string]string{"USER_SYNC_SECRET": syncSecret},
+				}
+			}
+			p := newInProcessWith(b, 1, nil, more)
+			var vm time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				callback, cookie := p.startSignIn(b)
+				before := p.host.VMTime()
+				b.StartTimer()
+				done := get(b, callback, cookie)
+				if done.StatusCode != 302 {
+					b.Fatalf("callback: %d", done.StatusCode)
+				}
+				if tc.userSync && !strings.Contains(cookieHeader(done), "__Host-entra-auth=") {
+					b.Fatal("no session after the user sync")
+				}
+				vm += p.host.VMTime() - before
+			}
+			b.ReportMetric(float64(vm.Nanoseconds())/1e3/float64(b.N), "vm-µs/op")
+		})
 	}
-	b.ReportMetric(float64(vm.Nanoseconds())/1e3/float64(b.N), "vm-µs/op")
 }
 
 // BenchmarkSignedInRequestInVM runs signed-in requests through the host directly (no

@@ -66,7 +66,7 @@ func startRunner(t *testing.T, args ...string) *runner {
 
 // startProcess starts a program that prints "listening on ADDR" once it serves, with env
 // added to the environment, and stops it when the test ends.
-func startProcess(t *testing.T, file string, env []string, args ...string) *process {
+func startProcess(t testing.TB, file string, env []string, args ...string) *process {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, file, args...)
