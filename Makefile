@@ -44,10 +44,15 @@ check: build
 bench:
 	$(GO) test -run '^$$' -bench . -count 6 ./...
 
-## fuzz: a short run of each fuzz target
+## fuzz: a short run of each fuzz target (FUZZTIME each), found in the test files
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./filter
-	$(GO) test -run '^$$' -fuzz FuzzDecodePairs -fuzztime 30s ./e2e/envoyhost
+	@grep -rl --include='*_test.go' '^func Fuzz' . | while read -r file; do \
+	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+	    echo "fuzz $$target in $$(dirname $$file)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$(dirname $$file)" || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf dist bin

@@ -294,3 +294,30 @@ func TestUserSyncBodyMatchesTheOpenAPIDescription(t *testing.T) {
 		t.Fatalf("the filter would send, for the example's claims:\n%v\nthe example says:\n%v", fromClaims, documented)
 	}
 }
+
+// FuzzParseUserSyncResponse: whatever the endpoint answers, the result is a bounded user
+// id, or one of the two errors the filter explains to the user.
+func FuzzParseUserSyncResponse(f *testing.F) {
+	f.Add(200, []byte(`{"user_id":"42"}`))
+	f.Add(201, []byte(`{"user_id":4.2e1}`))
+	f.Add(200, []byte(`{"user_id":["x"],"user_id":"y"}`))
+	f.Add(204, []byte(``))
+	f.Add(403, []byte(`{"error":"no"}`))
+	f.Add(0, []byte(nil))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		id, err := ParseUserSyncResponse(status, body)
+		if len(id) > MaxUserIDLength {
+			t.Fatalf("user id of %d bytes", len(id))
+		}
+		ok := status >= 200 && status < 300
+		if err == nil && !ok {
+			t.Fatalf("status %d accepted", status)
+		}
+		if err != nil && !errors.Is(err, ErrUserRefused) && !errors.Is(err, ErrUserSyncUnavailable) {
+			t.Fatalf("unexplained error %v", err)
+		}
+		if errors.Is(err, ErrUserRefused) != (status >= 400 && status < 500) {
+			t.Fatalf("status %d: %v", status, err)
+		}
+	})
+}
