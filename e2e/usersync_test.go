@@ -189,7 +189,7 @@ func TestUserSyncFailures(t *testing.T) {
 		wantCalls  int32
 		wantInPage string
 	}{
-		{name: "wrong secret", secret: "not-the-secret", wantStatus: 403, wantCalls: 1, wantInPage: "does not accept your account"},
+		{name: "wrong secret", secret: "not-the-secret", wantStatus: 403, wantCalls: 1, wantInPage: "not set up to reach its user directory"},
 		{name: "tenant refused by the application", opts: usersync.Options{AllowedTenants: []string{mockentra.DemoOtherTenant}},
 			keys: map[string]any{"on_failure": "allow"}, wantStatus: 403, wantCalls: 1},
 		{name: "400 is not retried", prepare: func(s *syncService) { s.status.Store(400) }, wantStatus: 403, wantCalls: 1},

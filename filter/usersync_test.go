@@ -46,7 +46,7 @@ func TestUserSyncCallOut(t *testing.T) {
 		{name: "down twice, allow", onFailure: "allow", answers: []answer{{0, ``}, {0, ``}}, wantStatus: 302},
 		{name: "500 is not retried", onFailure: "deny", answers: []answer{{500, `oops`}}, wantStatus: 503},
 		{name: "refused", onFailure: "allow", answers: []answer{{403, `{"error":"not this user"}`}}, wantStatus: 403, wantInPage: "does not accept your account"},
-		{name: "secret refused", onFailure: "allow", answers: []answer{{401, ``}}, wantStatus: 403},
+		{name: "secret refused", onFailure: "allow", answers: []answer{{401, ``}}, wantStatus: 403, wantInPage: "not set up to reach its user directory"},
 		{name: "user id too long", onFailure: "deny", answers: []answer{{200, `{"user_id":"` + strings.Repeat("9", 300) + `"}`}}, wantStatus: 503},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

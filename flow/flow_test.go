@@ -711,6 +711,9 @@ func TestExplain(t *testing.T) {
 		{jwks.ErrSignature, 401, "id_token_invalid"},
 		{fmt.Errorf("%w: down", ErrIdPUnavailable), 503, "idp_unavailable"},
 		{ErrIdPResponse, 502, "idp_bad_response"},
+		{fmt.Errorf("%w: 403", ErrUserRefused), 403, "user_refused"},
+		{fmt.Errorf("%w: check", ErrUserSyncSecret), 403, "user_sync_misconfigured"},
+		{fmt.Errorf("%w: 503", ErrUserSyncUnavailable), 503, "user_directory_unavailable"},
 		{errors.New("surprise"), 500, "internal_error"},
 	} {
 		if p := f.Explain(tc.err); p.Status != tc.status || p.Code != tc.code {

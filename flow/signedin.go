@@ -274,6 +274,8 @@ func (f *Flow) Explain(err error) Problem {
 		return Problem{502, "signing_key_unknown", "Entra ID signed the sign-in with a key it does not publish yet. Please try again in a minute."}
 	case errors.Is(err, jwks.ErrTenant):
 		return Problem{403, "tenant_not_allowed", "Accounts from your organization are not allowed to sign in to this application."}
+	case errors.Is(err, ErrUserSyncSecret):
+		return Problem{403, "user_sync_misconfigured", "The application refused this sign-in because the proxy in front of it is not set up to reach its user directory. Please tell the application's administrator."}
 	case errors.Is(err, ErrUserRefused):
 		return Problem{403, "user_refused", "This application does not accept your account: its user directory refused it. Ask the application's administrator."}
 	case errors.Is(err, ErrUserSyncUnavailable):

@@ -62,6 +62,9 @@ var (
 	ErrUserRefused = errors.New("flow: the application refused the user")
 	// ErrUserSyncUnavailable: the user-sync endpoint could not be reached or failed (5xx).
 	ErrUserSyncUnavailable = errors.New("flow: the user-sync endpoint is unavailable")
+	// ErrUserSyncSecret: the endpoint answered 401, refusing the proxy's secret: a
+	// refusal (no retry, 403) that says nothing about the user.
+	ErrUserSyncSecret = fmt.Errorf("%w: it refused the proxy's bearer secret (401)", ErrUserRefused)
 )
 
 // parseUserSync reads the user_sync block, if any.
@@ -333,7 +336,7 @@ func ParseUserSyncResponse(status int, body []byte) (userID string, err error) {
 		}
 		return userID, nil
 	case status == 401:
-		return "", fmt.Errorf("%w: the endpoint refused the bearer secret (401): the variable named by user_sync.secret_env must hold the secret the endpoint expects", ErrUserRefused)
+		return "", fmt.Errorf("%w: the variable named by user_sync.secret_env must hold the secret the endpoint expects", ErrUserSyncSecret)
 	case status >= 400 && status < 500:
 		return "", fmt.Errorf("%w: the endpoint answered %d: %s", ErrUserRefused, status, snippet(body))
 	case status == 0:

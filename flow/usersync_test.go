@@ -197,6 +197,7 @@ func TestParseUserSyncResponse(t *testing.T) {
 		{200, `{"user_id":"` + strings.Repeat("x", MaxUserIDLength) + `"}`, strings.Repeat("x", MaxUserIDLength), nil},
 		{200, `{"user_id":"` + strings.Repeat("x", MaxUserIDLength+1) + `"}`, "", ErrUserSyncUnavailable},
 		{403, `{"error":"not allowed"}`, "", ErrUserRefused},
+		{401, ``, "", ErrUserSyncSecret},
 		{401, ``, "", ErrUserRefused},
 		{503, `down`, "", ErrUserSyncUnavailable},
 		{0, ``, "", ErrUserSyncUnavailable},
