@@ -123,7 +123,7 @@ func TestUserSyncKeepsTheDirectoryCurrent(t *testing.T) {
 		t.Fatalf("stored %+v", first)
 	}
 	userID := strconv.FormatInt(first.ID, 10)
-	got := ada.get("/app/page", "X-Auth-Request-User-Id", "1").echoed(t)
+	got := ada.get("/app/page", "X-Auth-Request-User-Id", "999").echoed(t) // forged: replaced
 	if v := got.Headers["x-auth-request-user-id"]; len(v) != 1 || v[0] != userID {
 		t.Fatalf("x-auth-request-user-id upstream = %v, want [%s]", v, userID)
 	}
@@ -242,7 +242,7 @@ func TestUserSyncFailures(t *testing.T) {
 				}
 				return
 			}
-			got := b.get("/app").echoed(t)
+			got := b.get("/app", "X-Auth-Request-User-Id", "999").echoed(t) // forged: removed
 			userIDs := got.Headers["x-auth-request-user-id"]
 			synced := tc.prepare != nil && svc.failFirst.Load() > 0
 			switch {
