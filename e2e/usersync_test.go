@@ -50,11 +50,14 @@ func newSyncService(t *testing.T, opts usersync.Options) *syncService {
 	}
 	s := &syncService{Service: svc}
 	h := svc.Handler()
+	stop := make(chan struct{}) // ends held calls when the test does
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.calls.Add(1)
 		select {
 		case <-time.After(time.Duration(s.delay.Load())):
 		case <-r.Context().Done():
+			return
+		case <-stop:
 			return
 		}
 		if n <= s.failFirst.Load() {
@@ -67,7 +70,7 @@ func newSyncService(t *testing.T, opts usersync.Options) *syncService {
 		}
 		h.ServeHTTP(w, r)
 	}))
-	t.Cleanup(func() { s.srv.Close(); svc.Close() })
+	t.Cleanup(func() { close(stop); s.srv.Close(); svc.Close() })
 	return s
 }
 
@@ -80,8 +83,8 @@ func (s *syncService) users(t *testing.T) []usersync.Stored {
 	return users
 }
 
-// userSyncStack is a stack whose filter syncs users to the service at serviceURL, with
-// the given secret in the VM and more user_sync keys.
+// userSyncStack is a stack whose filter syncs users to the service at serviceURL (""
+// leaves the cluster undefined), with the given secret in the VM and more user_sync keys.
 func userSyncStack(t *testing.T, serviceURL, secret string, keys map[string]any) *stack {
 	t.Helper()
 	block := map[string]any{
@@ -91,9 +94,13 @@ func userSyncStack(t *testing.T, serviceURL, secret string, keys map[string]any)
 	for k, v := range keys {
 		block[k] = v
 	}
+	clusters := map[string]string{"users": serviceURL}
+	if serviceURL == "" {
+		clusters = nil
+	}
 	return newStack(t, stackOptions{
 		config:   map[string]any{"user_sync": block},
-		clusters: map[string]string{"users": serviceURL},
+		clusters: clusters,
 		env:      map[string]string{"USER_SYNC_SECRET": secret},
 	})
 }
@@ -184,6 +191,9 @@ func TestUserSyncFailures(t *testing.T) {
 		keys    map[string]any
 		prepare func(*syncService)
 		down    bool
+		// noCluster leaves user_sync.cluster undefined in the proxy; wantLog is then said.
+		noCluster bool
+		wantLog   string
 		// wantStatus is the callback's answer; wantCalls how many calls the service saw.
 		wantStatus int
 		wantCalls  int32
@@ -198,6 +208,7 @@ func TestUserSyncFailures(t *testing.T) {
 		{name: "503 twice, allow", keys: map[string]any{"on_failure": "allow"}, prepare: func(s *syncService) { s.status.Store(503) }, wantStatus: 302, wantCalls: 2},
 		{name: "down, deny", down: true, wantStatus: 503},
 		{name: "down, allow", down: true, keys: map[string]any{"on_failure": "allow"}, wantStatus: 302},
+		{name: "cluster not defined", noCluster: true, wantStatus: 503, wantLog: `cannot call cluster "users": is it defined in Envoy's configuration?`},
 		{name: "slow, deny", keys: map[string]any{"timeout_ms": 300}, prepare: func(s *syncService) { s.delay.Store(int64(3 * time.Second)) },
 			wantStatus: 503, wantCalls: 1},
 		{name: "slow, allow", keys: map[string]any{"timeout_ms": 300, "on_failure": "allow"}, prepare: func(s *syncService) { s.delay.Store(int64(3 * time.Second)) },
@@ -212,6 +223,9 @@ func TestUserSyncFailures(t *testing.T) {
 			if tc.down {
 				svc.srv.Close() // nothing listens there any more
 			}
+			if tc.noCluster {
+				url = ""
+			}
 			secret := tc.secret
 			if secret == "" {
 				secret = syncSecret
@@ -223,6 +237,9 @@ func TestUserSyncFailures(t *testing.T) {
 			took := time.Since(started)
 			if done.status != tc.wantStatus || !strings.Contains(done.body, tc.wantInPage) {
 				t.Fatalf("callback: %d %.400s, want %d with %q", done.status, done.body, tc.wantStatus, tc.wantInPage)
+			}
+			if tc.wantLog != "" && !s.runner.stderr.waitFor(tc.wantLog) {
+				t.Errorf("the log lacks %q:\n%s", tc.wantLog, s.runner.stderr)
 			}
 			if !tc.down && svc.calls.Load() != tc.wantCalls {
 				t.Errorf("the service saw %d calls, want %d", svc.calls.Load(), tc.wantCalls)
