@@ -270,7 +270,11 @@ func (s *stream) syncUser(u *flow.SyncUser, done func(userID string, err error))
 				return
 			}
 			if first && flow.UserSyncRetryable(status) && deadline.Sub(s.plugin.now()) > 10*time.Millisecond {
-				proxywasm.LogWarnf("entra-auth: request %s: user sync answered %d, trying once more", s.requestID, status)
+				what := fmt.Sprintf("answered %d", status)
+				if status == 0 {
+					what = "did not answer"
+				}
+				proxywasm.LogWarnf("entra-auth: request %s: the user-sync endpoint %s; trying once more", s.requestID, what)
 				call(false)
 				return
 			}
