@@ -116,7 +116,9 @@ func (p *configParser) parseUserSync() *UserSyncConfig {
 			return true
 		})
 	}
-	c.GroupsClaim = sub.string("groups_claim", "groups")
+	if c.GroupsClaim = sub.string("groups_claim", "groups"); c.GroupsClaim == "" {
+		sub.fail("groups_claim", "must name a claim, such as groups or roles")
+	}
 	if m := block.Get("mirror_groups"); m.Exists() {
 		if m.Type != gjson.True && m.Type != gjson.False {
 			sub.fail("mirror_groups", "must be true or false")

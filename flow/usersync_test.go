@@ -72,6 +72,9 @@ func TestUserSyncConfig(t *testing.T) {
 		"bad timeout":    {`{` + syncBase + `,"timeout_ms":5}`, `"user_sync.timeout_ms"`},
 		"bad policy":     {`{` + syncBase + `,"on_failure":"maybe"}`, `"user_sync.on_failure"`},
 		"unknown key":    {`{` + syncBase + `,"retries":3}`, `"user_sync.retries": unknown key`},
+		"empty groups":   {`{` + syncBase + `,"groups_claim":" "}`, `"user_sync.groups_claim": must name a claim`},
+		"flags not map":  {`{` + syncBase + `,"flags":["is_staff"]}`, `"user_sync.flags": must map flag names`},
+		"mirror string":  {`{` + syncBase + `,"mirror_groups":"yes"}`, `"user_sync.mirror_groups": must be true or false`},
 	} {
 		_, err := ParseConfig([]byte(`{"tenant_id":"t","client_id":"c","client_secret":"s","idp_cluster":"e","cookie_secret":"`+secretA+`","user_sync":`+tc.block+`}`), syncEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
