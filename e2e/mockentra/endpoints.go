@@ -355,10 +355,9 @@ func (s *Server) idToken(g *grant, clientID string) (string, error) {
 	signer := key.priv
 	switch {
 	case f.BadSignature:
-		signer = newSigningKey().priv
+		signer = s.rogueKey().priv
 	case f.UnknownKID:
-		other := newSigningKey()
-		signer, token.Header["kid"] = other.priv, other.kid
+		signer, token.Header["kid"] = s.rogueKey().priv, randomToken()[:27] // a kid never seen before
 	case f.NoKID:
 		delete(token.Header, "kid")
 	}

@@ -83,6 +83,12 @@ type Server struct {
 	refresh map[string]*grant
 	logouts []Logout
 
+	// rogue signs the tokens of the signature and kid faults: a key never published, made
+	// once (a 2048-bit key per token would make the token endpoint slower than a
+	// proxy's timeout under load).
+	rogue     *signingKey
+	rogueOnce sync.Once
+
 	// Counters, for tests of caching and rate limits.
 	DiscoveryRequests, KeysRequests, TokenRequests atomic.Int64
 }
@@ -137,6 +143,11 @@ func newSigningKey() *signingKey {
 	}
 	sum := sha1.Sum(der) // x5t is the SHA-1 thumbprint, as Entra publishes it
 	return &signingKey{kid: base64.RawURLEncoding.EncodeToString(sum[:]), priv: priv, cert: der}
+}
+
+func (s *Server) rogueKey() *signingKey {
+	s.rogueOnce.Do(func() { s.rogue = newSigningKey() })
+	return s.rogue
 }
 
 // Rotate makes a new key the signing key; the old ones stay published.
