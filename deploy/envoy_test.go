@@ -210,6 +210,7 @@ func TestEnvoyBootstrapCheckerRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
 			}
+			t.Logf("refused: %v", err)
 		})
 	}
 }
