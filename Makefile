@@ -20,6 +20,7 @@ build:
 ## and the reference user-sync service
 run: build
 	@mkdir -p bin
+	@echo "run: building the runner, the mock Entra ID, the demo app and the user-sync service"
 	$(GO) build -o bin/wasmhost ./e2e/cmd/wasmhost
 	$(GO) build -o bin/demoapp ./e2e/cmd/demoapp
 	$(GO) build -o bin/mockentra ./e2e/cmd/mockentra

@@ -18,9 +18,11 @@ import (
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>entra-auth demo app</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}td{padding:.2em .8em;vertical-align:top}
-.id{background:#e8f5e9}code{word-break:break-all}</style></head>
+.id{background:#e8f5e9}.who{font-size:1.2em}code{word-break:break-all}</style></head>
 <body><h1>entra-auth demo app</h1>
 <p>This application sits behind the entra-auth filter. It received <code>{{.Method}} {{.Path}}</code>.</p>
+{{if .Name}}<p class="who" id="who">Signed in as <b>{{.Name}}</b> ({{.User}}){{if .UserID}}, user id <b>{{.UserID}}</b> in the application's user directory{{end}}.</p>
+{{else}}<p class="who" id="who">Nobody is signed in.</p>{{end}}
 <p><a href="/.auth/me">/.auth/me</a> (what the filter knows of you) · <a href="/.auth/logout">Sign out</a></p>
 <h2>Identity headers from the filter</h2>
 {{if .Identity}}<table>{{range .Identity}}<tr class="id"><td>{{.Name}}</td><td><code>{{.Value}}</code></td></tr>{{end}}</table>
@@ -47,9 +49,11 @@ func main() {
 
 func serve(w http.ResponseWriter, r *http.Request) {
 	data := struct {
-		Method, Path      string
-		Identity, Headers []header
-	}{Method: r.Method, Path: r.URL.RequestURI()}
+		Method, Path       string
+		Name, User, UserID string
+		Identity, Headers  []header
+	}{Method: r.Method, Path: r.URL.RequestURI(),
+		Name: r.Header.Get("X-Auth-Request-Name"), User: r.Header.Get("X-Auth-Request-User"), UserID: r.Header.Get("X-Auth-Request-User-Id")}
 	names := make([]string, 0, len(r.Header))
 	for name := range r.Header {
 		names = append(names, name)

@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds a Chromium or Chrome to drive, or "".
+func chromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+// freeAddr is a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startLocalRun starts scripts/run-local.sh, the setup `make run` starts, on free ports,
+// with programs built for the test; it returns the address to open in a browser, as the
+// script tells a newcomer to (http://localhost:PORT/).
+func startLocalRun(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(filepath.Dir(runnerFile), "bin")
+	for _, program := range []string{"mockentra", "demoapp", "usersync"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, program), "./e2e/cmd/"+program)
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", program, err, out)
+		}
+	}
+	if err := os.Link(runnerFile, filepath.Join(bin, "wasmhost")); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	script := exec.Command("bash", "scripts/run-local.sh")
+	script.Dir = ".."
+	script.Env = append(os.Environ(), "LISTEN="+listen, "APP="+freeAddr(t), "IDP="+freeAddr(t), "USERS="+freeAddr(t),
+		"USERS_DB="+filepath.Join(t.TempDir(), "users.db"), "BIN="+bin, "WASM="+moduleFile)
+	script.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the whole group, as in a terminal
+	output := &lockedBuffer{}
+	script.Stderr = output
+	stdout, err := script.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := script.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-script.Process.Pid, syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- script.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-script.Process.Pid, syscall.SIGKILL)
+			t.Errorf("make run's setup did not stop within 10 s of Ctrl-C")
+			<-done
+		}
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			output.Write([]byte(sc.Text() + "\n"))
+			if sc.Text() == "listening on "+listen { // the runner's line (the others name their own)
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("run-local.sh ended before the filter listened:\n%s", output)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("run-local.sh did not start:\n%s", output)
+	}
+	if !strings.Contains(output.String(), "open http://localhost:"+listen[strings.LastIndex(listen, ":")+1:]+"/") {
+		t.Errorf("the script does not tell where to go:\n%s", output)
+	}
+	return "http://localhost:" + listen[strings.LastIndex(listen, ":")+1:] + "/"
+}
+
+// TestBrowserSignIn walks headless Chromium through what a newcomer does after `make run`:
+// open the demo app, land on the mock's sign-in page, pick a user, come back signed in and
+// see who they are, sign out. A real browser is what enforces the cookie rules (Secure,
+// the __Host- prefix over http://localhost, SameSite=Lax on the way back from Entra).
+func TestBrowserSignIn(t *testing.T) {
+	browser := chromium()
+	if browser == "" {
+		t.Skip("no Chromium found (chromium, chromium-browser, google-chrome): install Debian's chromium to run the browser test")
+	}
+	site := startLocalRun(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1200, 900))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	if err := chromedp.Run(ctx); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", browser, err)
+	}
+
+	step := func(name string, actions ...chromedp.Action) {
+		t.Helper()
+		stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Run(stepCtx, actions...); err != nil {
+			var location, text string
+			_ = chromedp.Run(ctx, chromedp.Location(&location), chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &text))
+			t.Fatalf("%s: %v, at %s showing %.500q (screenshot: %s)", name, err, location, text, screenshot(ctx, t))
+		}
+	}
+	var location, who, me string
+
+	// Signed out: the filter sends the browser to Entra's (the mock's) sign-in page.
+	step("open the demo app", chromedp.Navigate(site), waitUntil(`document.querySelector("a.user") !== null`), chromedp.Location(&location))
+	if strings.HasPrefix(location, site) || !strings.Contains(location, "/oauth2/v2.0/authorize") {
+		t.Fatalf("signed out, the browser is at %s, want the mock's authorize page (screenshot: %s)", location, screenshot(ctx, t))
+	}
+
+	// Pick Ada: the callback signs her in and sends the browser back where it started.
+	step("pick a user", clickLink("ada@contoso.example"), waitUntil(`document.getElementById("who") !== null`),
+		chromedp.Location(&location), chromedp.Evaluate(`document.getElementById("who").innerText`, &who))
+	if location != site || !strings.Contains(who, "Signed in as Ada Lovelace (ada@contoso.example)") || !strings.Contains(who, "user id") {
+		t.Fatalf("after sign-in: at %s, %q (screenshot: %s)", location, who, screenshot(ctx, t))
+	}
+	cookies := siteCookies(ctx, t, site)
+	if c, ok := cookies["__Host-entra-auth"]; !ok || !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Domain != "localhost" {
+		t.Fatalf("the session cookie as the browser keeps it: %+v (all: %v)", c, cookies)
+	}
+	for name := range cookies {
+		if strings.HasPrefix(name, "__Host-entra-auth-signin-") {
+			t.Errorf("the sign-in cookie %s outlived the sign-in", name)
+		}
+	}
+
+	// /.auth/me knows her too.
+	step("open /.auth/me", chromedp.Navigate(site+".auth/me"), chromedp.Evaluate(`document.body.innerText`, &me))
+	if !strings.Contains(me, `"preferred_username":"ada@contoso.example"`) || !strings.Contains(me, `"user_id":"`) {
+		t.Fatalf("/.auth/me: %s", me)
+	}
+
+	// Sign out from the demo app's link: the session goes, and the next visit signs in again.
+	step("sign out", chromedp.Navigate(site), waitUntil(`document.getElementById("who") !== null`),
+		clickLink("Sign out"), waitUntil(`document.querySelector("a.user") !== null`), chromedp.Location(&location))
+	if !strings.Contains(location, "/oauth2/v2.0/authorize") {
+		t.Fatalf("after sign-out the browser is at %s, want the sign-in page again (screenshot: %s)", location, screenshot(ctx, t))
+	}
+	if _, ok := siteCookies(ctx, t, site)["__Host-entra-auth"]; ok {
+		t.Fatal("the session cookie survived sign-out")
+	}
+}
+
+// waitUntil polls a JavaScript condition in the page until it holds. (It evaluates rather
+// than using chromedp's DOM queries, which lose track of the page after the cross-site
+// redirects of a sign-in with this Chromium.) Errors while a navigation replaces the page
+// are retried.
+func waitUntil(condition string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		for {
+			var ok bool
+			if err := chromedp.Evaluate(condition, &ok).Do(ctx); err == nil && ok {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %s: %w", condition, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// clickLink clicks the first link whose text contains text, as a person would.
+func clickLink(text string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var clicked bool
+		js := fmt.Sprintf(`(() => { const a = [...document.querySelectorAll("a")].find(a => a.innerText.includes(%q)); if (!a) return false; a.click(); return true })()`, text)
+		if err := chromedp.Evaluate(js, &clicked).Do(ctx); err != nil {
+			return err
+		}
+		if !clicked {
+			return fmt.Errorf("no link with %q", text)
+		}
+		return nil
+	})
+}
+
+// siteCookies are the cookies the browser would send to site.
+func siteCookies(ctx context.Context, t *testing.T, site string) map[string]*network.Cookie {
+	t.Helper()
+	var cookies []*network.Cookie
+	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		cookies, err = network.GetCookies().WithURLs([]string{site}).Do(ctx)
+		return err
+	})); err != nil {
+		t.Fatalf("read cookies: %v", err)
+	}
+	out := map[string]*network.Cookie{}
+	for _, c := range cookies {
+		out[c.Name] = c
+	}
+	return out
+}
+
+// screenshot saves what the browser shows to dist/ (kept: a failed run's evidence) and
+// returns the file's path.
+func screenshot(ctx context.Context, t *testing.T) string {
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		return fmt.Sprintf("none: %v", err)
+	}
+	dir, _ := filepath.Abs("../dist")
+	_ = os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, "browser-"+strings.ReplaceAll(t.Name(), "/", "-")+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		return fmt.Sprintf("none: %v", err)
+	}
+	return file
+}
