@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,85 +24,6 @@ func chromium() string {
 	return ""
 }
 
-// freeAddr is a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startLocalRun starts scripts/run-local.sh, the setup `make run` starts, on free ports,
-// with programs built for the test; it returns the address to open in a browser, as the
-// script tells a newcomer to (http://localhost:PORT/).
-func startLocalRun(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(filepath.Dir(runnerFile), "bin")
-	for _, program := range []string{"mockentra", "demoapp", "usersync"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, program), "./e2e/cmd/"+program)
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", program, err, out)
-		}
-	}
-	if err := os.Link(runnerFile, filepath.Join(bin, "wasmhost")); err != nil && !os.IsExist(err) {
-		t.Fatal(err)
-	}
-	listen := freeAddr(t)
-	script := exec.Command("bash", "scripts/run-local.sh")
-	script.Dir = ".."
-	script.Env = append(os.Environ(), "LISTEN="+listen, "APP="+freeAddr(t), "IDP="+freeAddr(t), "USERS="+freeAddr(t),
-		"USERS_DB="+filepath.Join(t.TempDir(), "users.db"), "BIN="+bin, "WASM="+moduleFile)
-	script.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the whole group, as in a terminal
-	output := &lockedBuffer{}
-	script.Stderr = output
-	stdout, err := script.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := script.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-script.Process.Pid, syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- script.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-script.Process.Pid, syscall.SIGKILL)
-			t.Errorf("make run's setup did not stop within 10 s of Ctrl-C")
-			<-done
-		}
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			output.Write([]byte(sc.Text() + "\n"))
-			if sc.Text() == "listening on "+listen { // the runner's line (the others name their own)
-				ready <- true
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("run-local.sh ended before the filter listened:\n%s", output)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("run-local.sh did not start:\n%s", output)
-	}
-	if !strings.Contains(output.String(), "open http://localhost:"+listen[strings.LastIndex(listen, ":")+1:]+"/") {
-		t.Errorf("the script does not tell where to go:\n%s", output)
-	}
-	return "http://localhost:" + listen[strings.LastIndex(listen, ":")+1:] + "/"
-}
-
 // TestBrowserSignIn walks headless Chromium through what a newcomer does after `make run`:
 // open the demo app, land on the mock's sign-in page, pick a user, come back signed in and
 // see who they are, sign out. A real browser is what enforces the cookie rules (Secure,
@@ -115,7 +33,7 @@ func TestBrowserSignIn(t *testing.T) {
 	if browser == "" {
 		t.Skip("no Chromium found (chromium, chromium-browser, google-chrome): install Debian's chromium to run the browser test")
 	}
-	site := startLocalRun(t)
+	site := startLocalRun(t).site
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1200, 900))

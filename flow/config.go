@@ -235,12 +235,12 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 		p.fail("authority", "must be an http(s) URL such as %s", DefaultAuthority)
 	}
 	c.TenantID = p.required("tenant_id")
-	if c.TenantID != "" && strings.Trim(c.TenantID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != "" {
-		p.fail("tenant_id", "must be a tenant GUID, a domain such as contoso.onmicrosoft.com, or common/organizations")
+	if c.TenantID != "" && !isGUID(c.TenantID) && !isDomain(c.TenantID) && !isMultiTenant(c.TenantID) {
+		p.fail("tenant_id", "must be the Directory (tenant) ID, a GUID; a domain such as contoso.onmicrosoft.com; or common/organizations")
 	}
 	c.ClientID = p.required("client_id")
-	if strings.ContainsAny(c.ClientID, " \t\r\n/?#&") {
-		p.fail("client_id", "must be the application (client) ID, a GUID")
+	if c.ClientID != "" && !isGUID(c.ClientID) {
+		p.fail("client_id", "must be the Application (client) ID of the app registration, a GUID such as 6731de76-14a6-49ae-97bc-6eba6914391e")
 	}
 	c.ClientSecret, _ = p.secret("client_secret", true)
 	c.ClientAuth = p.string("client_auth", "client_secret_post")
@@ -397,4 +397,39 @@ func suggest(key string) string {
 		}
 	}
 	return ""
+}
+
+// isGUID reports whether s is a GUID in its usual form (8-4-4-4-12 hex digits).
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isDomain reports whether s is a DNS name of two labels or more (a tenant's verified
+// domain).
+func isDomain(s string) bool {
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 || len(s) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -23,7 +23,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newFlow(t testing.TB, extra string) (*Flow, *clock) {
 	t.Helper()
-	cfgJSON := `{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"client-1","client_secret":"s3cret",
+	cfgJSON := `{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"11111111-2222-3333-4444-555555555555","client_secret":"s3cret",
 		"idp_cluster":"entra"` + extra + `}`
 	if !strings.Contains(extra, "cookie_secret") {
 		cfgJSON = strings.TrimSuffix(cfgJSON, "}") + `,"cookie_secret":"` + secretA + `"}`
@@ -190,7 +190,7 @@ func TestStartSignIn(t *testing.T) {
 	}
 	q := loc.Query()
 	for k, want := range map[string]string{
-		"client_id": "client-1", "response_type": "code", "response_mode": "query",
+		"client_id": "11111111-2222-3333-4444-555555555555", "response_type": "code", "response_mode": "query",
 		"redirect_uri": "https://app.contoso.com/.auth/callback", "scope": DefaultScopes, "code_challenge_method": "S256",
 	} {
 		if q.Get(k) != want {
@@ -383,7 +383,7 @@ func TestTokenRequest(t *testing.T) {
 		wantBasic  string
 	}{
 		{"", true, ""},
-		{`,"client_auth":"client_secret_basic"`, false, "Basic " + base64.StdEncoding.EncodeToString([]byte("client-1:s3cret"))},
+		{`,"client_auth":"client_secret_basic"`, false, "Basic " + base64.StdEncoding.EncodeToString([]byte("11111111-2222-3333-4444-555555555555:s3cret"))},
 	} {
 		f, _ := newFlow(t, tc.extra)
 		r := f.TokenRequest(testDiscovery, cb)
@@ -391,7 +391,7 @@ func TestTokenRequest(t *testing.T) {
 			t.Errorf("request %s %s %s", r.Method, r.Authority, r.Path)
 		}
 		form, _ := url.ParseQuery(string(r.Body))
-		for k, want := range map[string]string{"grant_type": "authorization_code", "code": "the-code", "code_verifier": "the-verifier", "redirect_uri": "https://app/.auth/callback", "client_id": "client-1"} {
+		for k, want := range map[string]string{"grant_type": "authorization_code", "code": "the-code", "code_verifier": "the-verifier", "redirect_uri": "https://app/.auth/callback", "client_id": "11111111-2222-3333-4444-555555555555"} {
 			if form.Get(k) != want {
 				t.Errorf("%s = %q", k, form.Get(k))
 			}

@@ -26,7 +26,7 @@ func syncEnv(k string) (string, bool) {
 
 func newSyncFlow(t testing.TB, block string) *Flow {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(`{"tenant_id":"t","client_id":"c","client_secret":"s","idp_cluster":"e","cookie_secret":"`+secretA+`",
+	cfg, err := ParseConfig([]byte(`{"tenant_id":"11111111-2222-3333-4444-000000000001","client_id":"11111111-2222-3333-4444-000000000002","client_secret":"s","idp_cluster":"e","cookie_secret":"`+secretA+`",
 		"user_sync":`+block+`}`), syncEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestUserSyncConfig(t *testing.T) {
 		"flags not map":  {`{` + syncBase + `,"flags":["is_staff"]}`, `"user_sync.flags": must map flag names`},
 		"mirror string":  {`{` + syncBase + `,"mirror_groups":"yes"}`, `"user_sync.mirror_groups": must be true or false`},
 	} {
-		_, err := ParseConfig([]byte(`{"tenant_id":"t","client_id":"c","client_secret":"s","idp_cluster":"e","cookie_secret":"`+secretA+`","user_sync":`+tc.block+`}`), syncEnv)
+		_, err := ParseConfig([]byte(`{"tenant_id":"11111111-2222-3333-4444-000000000001","client_id":"11111111-2222-3333-4444-000000000002","client_secret":"s","idp_cluster":"e","cookie_secret":"`+secretA+`","user_sync":`+tc.block+`}`), syncEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}

@@ -6,6 +6,11 @@
 # Addresses: LISTEN (the filter), APP (the application), IDP (the mock), USERS (the
 # user-sync service, whose SQLite database is USERS_DB). Programs come from BIN, the
 # module from WASM, the plugin configuration from CONFIG.
+#
+# With the example configuration (authority http://127.0.0.1:9001) the mock Entra ID
+# stands in for Entra. Any other CONFIG signs in with the authority it names (Entra ID,
+# https://login.microsoftonline.com, when it names none): no mock is started, and the
+# client secret comes from ENTRA_CLIENT_SECRET in the environment.
 set -euo pipefail
 listen=${LISTEN:-127.0.0.1:8080}
 app=${APP:-127.0.0.1:3000}
@@ -16,13 +21,30 @@ bin=${BIN:-bin}
 wasm=${WASM:-dist/entra-auth.wasm}
 config_file=${CONFIG:-examples/local/plugin.json}
 
+# The identity provider: the mock, or the configuration's authority.
+authority=$(sed -n 's/.*"authority"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$config_file" | head -n 1)
+mock=false
+if [ "$authority" = "http://127.0.0.1:9001" ]; then
+  mock=true
+  authority="http://$idp"
+else
+  authority=${authority:-https://login.microsoftonline.com}
+  if [ -z "${ENTRA_CLIENT_SECRET:-}" ]; then
+    echo "run: $config_file signs in with $authority: set ENTRA_CLIENT_SECRET to the app registration's client secret (see README, \"Against real Entra ID\")" >&2
+    exit 1
+  fi
+fi
+idp_origin=$(printf '%s' "$authority" | sed -E 's#^(https?://[^/]+).*#\1#')
+
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
 
 # in_use ADDRESS: whether something already accepts connections there.
 in_use() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
-for pair in "LISTEN=$listen" "APP=$app" "IDP=$idp" "USERS=$users"; do
+addresses=("LISTEN=$listen" "APP=$app" "USERS=$users")
+$mock && addresses+=("IDP=$idp")
+for pair in "${addresses[@]}"; do
   if in_use "${pair#*=}"; then
     echo "run: ${pair#*=} is in use by another program; choose another address, e.g. make run ${pair%%=*}=127.0.0.1:$(( ${pair##*:} + 100 ))" >&2
     exit 1
@@ -40,10 +62,14 @@ wait_for() {
   exit 1
 }
 
-echo "run: starting the mock Entra ID on $idp"
-"$bin/mockentra" -listen "$idp" &
-pids+=($!)
-wait_for "mock Entra ID" "${pids[-1]}" "$idp"
+if $mock; then
+  echo "run: starting the mock Entra ID on $idp"
+  "$bin/mockentra" -listen "$idp" &
+  pids+=($!)
+  wait_for "mock Entra ID" "${pids[-1]}" "$idp"
+else
+  echo "run: signing in with $authority (configuration $config_file)"
+fi
 
 echo "run: starting the demo application on $app"
 "$bin/demoapp" -listen "$app" &
@@ -60,12 +86,20 @@ wait_for "user-sync service" "${pids[-1]}" "$users"
 config=$(mktemp)
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -f "$config"' EXIT INT TERM
 sed "s#http://127.0.0.1:9001#http://$idp#" "$config_file" > "$config"
-cookie_secret=$(head -c 32 /dev/urandom | base64)
+cookie_secret=${ENTRA_COOKIE_SECRET:-$(head -c 32 /dev/urandom | base64)}
+client_secret=demo-secret-not-for-production
+$mock || client_secret=$ENTRA_CLIENT_SECRET
+
+# The secrets reach the VM from the runner's environment, not its command line.
+export ENTRA_CLIENT_SECRET=$client_secret ENTRA_COOKIE_SECRET=$cookie_secret USER_SYNC_SECRET=$user_sync_secret
 
 echo "run: starting the filter on $listen (compiling the module takes a few seconds)"
-echo "run: open http://localhost:${listen##*:}/ and sign in as ada@contoso.example or grace@contoso.example"
+if $mock; then
+  echo "run: open http://localhost:${listen##*:}/ and sign in as ada@contoso.example or grace@contoso.example"
+else
+  echo "run: open http://localhost:${listen##*:}/ and sign in with your Entra ID account"
+fi
 echo "run: the users synced so far are at http://$users/ ; Ctrl-C stops everything"
 "$bin/wasmhost" -wasm "$wasm" -config "$config" -listen "$listen" -upstream "http://$app" \
-  -cluster "entra=http://$idp" -cluster "users=http://$users" -concurrency 2 \
-  -env ENTRA_CLIENT_SECRET=demo-secret-not-for-production -env "ENTRA_COOKIE_SECRET=$cookie_secret" \
-  -env "USER_SYNC_SECRET=$user_sync_secret"
+  -cluster "entra=$idp_origin" -cluster "users=http://$users" -concurrency 2 \
+  -env ENTRA_CLIENT_SECRET -env ENTRA_COOKIE_SECRET -env USER_SYNC_SECRET

@@ -5,7 +5,7 @@
 //	go run ./e2e/cmd/wasmhost -wasm dist/entra-auth.wasm -config plugin.json \
 //	    -listen 127.0.0.1:8080 -upstream http://127.0.0.1:3000 \
 //	    -cluster entra=https://login.microsoftonline.com -cluster user_sync=http://127.0.0.1:9000 \
-//	    [-concurrency 2] [-env KEY=VALUE]... [-tls-cert FILE -tls-key FILE]
+//	    [-concurrency 2] [-env KEY=VALUE | -env KEY]... [-tls-cert FILE -tls-key FILE]
 //
 // It prints "listening on ADDR" once it serves, and exits with status 1 and the
 // filter's own error when the plugin fails to start.
@@ -43,6 +43,25 @@ func (p pairs) Set(s string) error {
 	return nil
 }
 
+// vmEnv is -env: NAME=VALUE, or NAME alone for the runner's own variable (as Envoy's
+// host_env_keys), which keeps secrets out of the command line.
+type vmEnv map[string]string
+
+func (e vmEnv) String() string { return fmt.Sprint(len(e), " variables") }
+
+func (e vmEnv) Set(s string) error {
+	if name, value, ok := strings.Cut(s, "="); ok && name != "" {
+		e[name] = value
+		return nil
+	}
+	value, ok := os.LookupEnv(s)
+	if s == "" || !ok {
+		return fmt.Errorf("-env %s: want NAME=VALUE, or the NAME of a variable set in this environment", s)
+	}
+	e[s] = value
+	return nil
+}
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "wasmhost:", err)
@@ -63,9 +82,9 @@ func run(args []string) error {
 	vmID := fs.String("vm-id", "", "the vm_id, which scopes shared data and queues")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (`file`, PEM); needs -tls-key")
 	tlsKey := fs.String("tls-key", "", "the certificate's private key (`file`, PEM)")
-	clusters, env := pairs{}, pairs{}
+	clusters, env := pairs{}, vmEnv{}
 	fs.Var(clusters, "cluster", "`NAME=URL` of a cluster the filter may call (repeatable)")
-	fs.Var(env, "env", "`KEY=VALUE` environment variable of the VM (repeatable)")
+	fs.Var(env, "env", "`KEY=VALUE` environment variable of the VM, or KEY to pass this one's (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
