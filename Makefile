@@ -25,7 +25,7 @@ run: build
 	$(GO) build -o bin/demoapp ./e2e/cmd/demoapp
 	$(GO) build -o bin/mockentra ./e2e/cmd/mockentra
 	$(GO) build -o bin/usersync ./e2e/cmd/usersync
-	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) USERS=$(USERS) ./scripts/run-local.sh
+	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) USERS=$(USERS) CONFIG=$(CONFIG) ./scripts/run-local.sh
 
 ## test: vet, then every test (unit, host, end-to-end) with the race detector, then the
 ## long memory test without it (the race detector makes 100,000 requests too slow)
