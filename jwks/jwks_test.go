@@ -199,6 +199,7 @@ func TestVerify(t *testing.T) {
 		keys    *Set
 		raw     string
 		nonce   string
+		refresh bool // VerifyRefreshed, with nonce as the sign-in's
 		wantErr error
 	}{
 		{name: "valid", raw: valid.sign(t)},
@@ -224,6 +225,10 @@ func TestVerify(t *testing.T) {
 		{name: "no tid", raw: with(func(tk *token) { delete(tk.claims, "tid") }).sign(t), wantErr: ErrClaims},
 		{name: "wrong nonce", raw: valid.sign(t), nonce: "n-2", wantErr: ErrNonce},
 		{name: "no nonce in token", raw: with(func(tk *token) { delete(tk.claims, "nonce") }).sign(t), wantErr: ErrNonce},
+		{name: "refreshed without a nonce", refresh: true, raw: with(func(tk *token) { delete(tk.claims, "nonce") }).sign(t)},
+		{name: "refreshed repeating the sign-in's nonce", refresh: true, raw: valid.sign(t)},
+		{name: "refreshed with another nonce", refresh: true, nonce: "n-2", raw: valid.sign(t), wantErr: ErrNonce},
+		{name: "refreshed, other rules still apply", refresh: true, raw: with(func(tk *token) { delete(tk.claims, "nonce"); tk.claims["aud"] = "x" }).sign(t), wantErr: ErrAudience},
 		{name: "alg none", raw: with(func(tk *token) { tk.method, tk.key = jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType }).sign(t), wantErr: ErrAlgorithm},
 		{name: "HS256 keyed with the public key", raw: with(func(tk *token) { tk.method, tk.key = jwt.SigningMethodHS256, publicDER }).sign(t), wantErr: ErrAlgorithm},
 		{name: "RS512", raw: with(func(tk *token) { tk.method = jwt.SigningMethodRS512 }).sign(t), wantErr: ErrAlgorithm},
@@ -251,7 +256,11 @@ func TestVerify(t *testing.T) {
 			if nonce == "" {
 				nonce = "n-1"
 			}
-			claims, err := NewVerifier(cfg).Verify(tc.raw, keys, nonce)
+			verify := NewVerifier(cfg).Verify
+			if tc.refresh {
+				verify = NewVerifier(cfg).VerifyRefreshed
+			}
+			claims, err := verify(tc.raw, keys, nonce)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err %v, want %v", err, tc.wantErr)

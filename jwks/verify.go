@@ -119,6 +119,17 @@ func (c *Claims) GetAudience() (jwt.ClaimStrings, error)       { return c.String
 // claims. Errors wrap this package's sentinels; ErrUnknownKey means a fresh key set
 // might know the token's key.
 func (v *Verifier) Verify(raw string, keys *Set, nonce string) (*Claims, error) {
+	return v.verify(raw, keys, nonce, false)
+}
+
+// VerifyRefreshed checks an ID token a refresh_token grant returned: as Verify, but the
+// nonce, which binds the sign-in rather than the refresh, may be absent; when present
+// (Entra repeats it) it must be the sign-in's.
+func (v *Verifier) VerifyRefreshed(raw string, keys *Set, signInNonce string) (*Claims, error) {
+	return v.verify(raw, keys, signInNonce, true)
+}
+
+func (v *Verifier) verify(raw string, keys *Set, nonce string, nonceOptional bool) (*Claims, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(raw))
 	}
@@ -142,7 +153,7 @@ func (v *Verifier) Verify(raw string, keys *Set, nonce string) (*Claims, error) 
 	if err != nil {
 		return nil, classify(err)
 	}
-	if err := v.checkClaims(claims, nonce); err != nil {
+	if err := v.checkClaims(claims, nonce, nonceOptional); err != nil {
 		return nil, err
 	}
 	return claims, nil
@@ -171,7 +182,7 @@ func classify(err error) error {
 	return wrap(ErrMalformed)
 }
 
-func (v *Verifier) checkClaims(c *Claims, nonce string) error {
+func (v *Verifier) checkClaims(c *Claims, nonce string, nonceOptional bool) error {
 	tid := c.String("tid")
 	if c.String("sub") == "" || tid == "" {
 		return fmt.Errorf("%w: sub and tid are required", ErrClaims)
@@ -183,8 +194,11 @@ func (v *Verifier) checkClaims(c *Claims, nonce string) error {
 	if !v.tenantAllowed(tid) {
 		return fmt.Errorf("%w: %q", ErrTenant, tid)
 	}
-	got := c.String("nonce")
-	if nonce == "" || subtle.ConstantTimeCompare([]byte(got), []byte(nonce)) != 1 {
+	got := c.Get("nonce")
+	if nonceOptional && !got.Exists() {
+		return nil
+	}
+	if nonce == "" || subtle.ConstantTimeCompare([]byte(got.String()), []byte(nonce)) != 1 {
 		return ErrNonce
 	}
 	return nil

@@ -7,8 +7,10 @@ import (
 )
 
 // Session is what a signed-in browser carries, sealed: who the user is, for the identity
-// headers and /.auth/me, and how long the session lasts. It holds no token.
+// headers and /.auth/me, how long the session lasts, and the tokens that keep it alive.
 type Session struct {
+	// ID names the session from sign-in to its end, across token refreshes.
+	ID                                  string
 	Issuer, Subject, ObjectID, TenantID string
 	// Username is preferred_username, else upn, else email.
 	Username, Email, Name string
@@ -19,6 +21,14 @@ type Session struct {
 	// SyncFingerprint summarises what was sent to it, so a later sync can be skipped
 	// when nothing changed.
 	UserID, SyncFingerprint string
+	// Nonce is the sign-in's nonce: an ID token from a refresh may repeat it, and must not
+	// carry another.
+	Nonce string
+	// AccessToken and RefreshToken are the token endpoint's latest; AccessExpires is when
+	// the access token does. Without a refresh token (no offline_access) nothing is
+	// refreshed and the session simply lasts until Expires.
+	AccessToken, RefreshToken string
+	AccessExpires             time.Time
 	// IssuedAt is when the user signed in; Expires ends the session whatever happens.
 	IssuedAt, Expires time.Time
 }
@@ -62,12 +72,16 @@ const (
 	tagRedirectURI
 	tagUserID
 	tagSyncFingerprint
+	tagSessionID
+	tagAccessToken
+	tagRefreshToken
 )
 
 const (
-	numberTag   byte = 0x80
-	tagIssuedAt      = numberTag | 1
-	tagExpires       = numberTag | 2
+	numberTag        byte = 0x80
+	tagIssuedAt           = numberTag | 1
+	tagExpires            = numberTag | 2
+	tagAccessExpires      = numberTag | 3
 )
 
 // maxListItems bounds repeated fields (groups, roles) when decoding.
@@ -75,8 +89,9 @@ const maxListItems = 1000
 
 // Marshal encodes the session.
 func (s *Session) Marshal() []byte {
-	b := make([]byte, 0, 128+len(s.Groups)*40)
+	b := make([]byte, 0, 128+len(s.Groups)*40+len(s.AccessToken)+len(s.RefreshToken))
 	b = append(b, payloadV1)
+	b = appendText(b, tagSessionID, s.ID)
 	b = appendText(b, tagIssuer, s.Issuer)
 	b = appendText(b, tagSubject, s.Subject)
 	b = appendText(b, tagObjectID, s.ObjectID)
@@ -93,6 +108,10 @@ func (s *Session) Marshal() []byte {
 	b = appendText(b, tagLoginHint, s.LoginHint)
 	b = appendText(b, tagUserID, s.UserID)
 	b = appendText(b, tagSyncFingerprint, s.SyncFingerprint)
+	b = appendText(b, tagNonce, s.Nonce)
+	b = appendText(b, tagAccessToken, s.AccessToken)
+	b = appendText(b, tagRefreshToken, s.RefreshToken)
+	b = appendTime(b, tagAccessExpires, s.AccessExpires)
 	b = appendTime(b, tagIssuedAt, s.IssuedAt)
 	b = appendTime(b, tagExpires, s.Expires)
 	return b
@@ -134,6 +153,16 @@ func UnmarshalSession(b []byte) (*Session, error) {
 			s.UserID = text
 		case tagSyncFingerprint:
 			s.SyncFingerprint = text
+		case tagSessionID:
+			s.ID = text
+		case tagNonce:
+			s.Nonce = text
+		case tagAccessToken:
+			s.AccessToken = text
+		case tagRefreshToken:
+			s.RefreshToken = text
+		case tagAccessExpires:
+			s.AccessExpires = time.Unix(n, 0)
 		case tagIssuedAt:
 			s.IssuedAt = time.Unix(n, 0)
 		case tagExpires:

@@ -112,6 +112,7 @@ func TestSessionPayloadRoundTrip(t *testing.T) {
 		Username: "ada@contoso.com", Email: "ada@contoso.com", Name: "Ada Lovelace",
 		Groups: []string{"g1", "g2"}, Roles: []string{"Admin"}, LoginHint: "hint",
 		UserID: "42", SyncFingerprint: "fp",
+		ID: "sid", Nonce: "n", AccessToken: "at", RefreshToken: "rt", AccessExpires: now.Add(time.Hour),
 		IssuedAt: now, Expires: now.Add(8 * time.Hour),
 	}
 	got, err := UnmarshalSession(s.Marshal())
