@@ -242,3 +242,9 @@ func (p *page) echoed(t *testing.T) seen {
 	}
 	return s
 }
+
+// baseURL is the site's address, parsed.
+func (s *stack) baseURL() *url.URL {
+	u, _ := url.Parse(s.base)
+	return u
+}

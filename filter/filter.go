@@ -20,15 +20,22 @@ type vmContext struct {
 	types.DefaultVMContext
 }
 
-func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &plugin{now: time.Now} }
+func (*vmContext) NewPluginContext(id uint32) types.PluginContext {
+	return &plugin{id: id, now: time.Now, refreshing: map[string][]refreshOutcome{}, renewed: renewedSessions{}}
+}
 
 // plugin is the root context: one per plugin configuration and VM.
 type plugin struct {
 	types.DefaultPluginContext
+	id      uint32
 	now     func() time.Time
 	flow    *flow.Flow
 	idp     *idpCache
 	metrics metrics
+	// refreshing holds, by session id, the requests waiting for a refresh in flight;
+	// renewed the sessions refreshed lately.
+	refreshing map[string][]refreshOutcome
+	renewed    renewedSessions
 }
 
 func (p *plugin) OnPluginStart(configurationSize int) types.OnPluginStartStatus {

@@ -27,9 +27,17 @@ type stream struct {
 	// callback holds the request too: a body answered Continue would release headers the
 	// filter paused.
 	passed bool
+	// paused is set when the request headers are answered Pause, so that passing the
+	// request later must resume it; inHeaders while OnHttpRequestHeaders runs, when
+	// passing is answering Continue instead.
+	paused, inHeaders bool
+	// setCookies go on the response: a session renewed while the request waited.
+	setCookies []string
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
+	s.inHeaders = true
+	defer func() { s.inHeaders = false }()
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		// Without the headers the filter cannot guarantee that no forged identity
@@ -76,14 +84,17 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	sess, err := f.Authenticate(s.req)
 	if err == nil {
-		// One call per header: cheaper inside the VM than serializing every header anew.
-		for _, h := range flow.IdentityHeaders(sess) {
-			if err := proxywasm.AddHttpRequestHeader(h[0], h[1]); err != nil {
-				proxywasm.LogErrorf("entra-auth: request %s: cannot set %s: %v", s.requestID, h[0], err)
-				return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot set the identity headers\n")})
+		if newer := s.plugin.renewed.newer(sess, s.plugin.now()); newer != nil {
+			// Another request renewed this session; this browser has not seen it yet.
+			sess = newer
+			if s.setCookies, err = f.SessionCookies(s.req, sess); err != nil {
+				proxywasm.LogErrorf("entra-auth: request %s: %v", s.requestID, err)
 			}
 		}
-		return s.pass()
+		if f.RefreshDue(sess) {
+			return s.refresh(sess)
+		}
+		return s.signedIn(sess)
 	}
 	if !errors.Is(err, flow.ErrNoSession) {
 		proxywasm.LogDebugf("entra-auth: request %s: no valid session: %v", s.requestID, err)
@@ -110,6 +121,36 @@ func (s *stream) OnHttpRequestTrailers(int) types.Action {
 
 func (s *stream) pass() types.Action {
 	s.passed = true
+	return types.ActionContinue
+}
+
+// signedIn lets a signed-in request through with the identity headers, now or, when the
+// request was paused (for a refresh), by resuming it.
+func (s *stream) signedIn(sess *session.Session) types.Action {
+	// One call per header: cheaper inside the VM than serializing every header anew.
+	for _, h := range flow.IdentityHeaders(sess) {
+		if err := proxywasm.AddHttpRequestHeader(h[0], h[1]); err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: cannot set %s: %v", s.requestID, h[0], err)
+			return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot set the identity headers\n")})
+		}
+	}
+	if s.paused && !s.inHeaders {
+		s.passed = true
+		if err := proxywasm.ResumeHttpRequest(); err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: cannot resume the request: %v", s.requestID, err)
+		}
+		return types.ActionPause // ignored: the request was resumed
+	}
+	return s.pass()
+}
+
+// OnHttpResponseHeaders stores a session renewed while the request waited.
+func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
+	for _, c := range s.setCookies {
+		if err := proxywasm.AddHttpResponseHeader("set-cookie", c); err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: cannot set the renewed session cookie: %v", s.requestID, err)
+		}
+	}
 	return types.ActionContinue
 }
 
@@ -202,7 +243,7 @@ func (s *stream) callback() types.Action {
 				s.fail("token exchange", err)
 				return
 			}
-			s.verify(cb, tokens.IDToken, md, true)
+			s.verify(cb, tokens, md, true)
 		})
 		if err != nil {
 			s.fail("token exchange", err)
@@ -212,9 +253,9 @@ func (s *stream) callback() types.Action {
 
 // verify checks the ID token and completes the sign-in; an unknown kid gets one JWKS
 // refresh (within the rate limit) and one more try.
-func (s *stream) verify(cb *flow.Callback, idToken string, md *metadata, mayRefresh bool) {
+func (s *stream) verify(cb *flow.Callback, tokens *flow.Tokens, md *metadata, mayRefresh bool) {
 	f := s.plugin.flow
-	claims, err := md.verifier.Verify(idToken, md.keys, cb.SignIn.Nonce)
+	claims, err := md.verifier.Verify(tokens.IDToken, md.keys, cb.SignIn.Nonce)
 	if errors.Is(err, jwks.ErrUnknownKey) && mayRefresh {
 		s.plugin.idp.refreshKeysAfter(md.fetchedAt, func(newer *metadata, err error) {
 			if !s.resume() {
@@ -224,7 +265,7 @@ func (s *stream) verify(cb *flow.Callback, idToken string, md *metadata, mayRefr
 				s.fail("ID token validation", err)
 				return
 			}
-			s.verify(cb, idToken, newer, false)
+			s.verify(cb, tokens, newer, false)
 		})
 		return
 	}
@@ -232,7 +273,11 @@ func (s *stream) verify(cb *flow.Callback, idToken string, md *metadata, mayRefr
 		s.fail("ID token validation", err)
 		return
 	}
-	sess := f.NewSession(claims)
+	sess, err := f.NewSession(claims, tokens, cb.SignIn.Nonce)
+	if err != nil {
+		s.fail("session", err)
+		return
+	}
 	if f.Config().UserSync == nil {
 		s.complete(cb, sess)
 		return
@@ -254,34 +299,41 @@ func (s *stream) verify(cb *flow.Callback, idToken string, md *metadata, mayRefr
 	})
 }
 
-// syncUser sends the user to the application's user-sync endpoint, with the stream
-// paused, and calls done with the user id it answered, or why not. A connection failure
-// or a 502, 503 or 504 gets one retry within user_sync.timeout_ms; a 4xx none. It knows
-// nothing of sign-in, so a token refresh can call it again for a signed-in user.
+// syncUser sends the user to the application's user-sync endpoint while the stream
+// waits, and calls done in the stream with the user id it answered, or why not.
 func (s *stream) syncUser(u *flow.SyncUser, done func(userID string, err error)) {
-	f := s.plugin.flow
+	s.plugin.callUserSync(u, s.requestID, func(userID string, err error) {
+		if s.resume() {
+			done(userID, err)
+		}
+	})
+}
+
+// callUserSync sends the user to the application's user-sync endpoint, through the
+// current context, and calls done with the user id it answered, or why not. A connection
+// failure or a 502, 503 or 504 gets one retry within user_sync.timeout_ms; a 4xx none. It
+// knows nothing of sign-in, so a token refresh calls it again for a signed-in user.
+func (p *plugin) callUserSync(u *flow.SyncUser, requestID string, done func(userID string, err error)) {
+	f := p.flow
 	cfg := f.Config().UserSync
-	deadline := s.plugin.now().Add(cfg.Timeout)
+	deadline := p.now().Add(cfg.Timeout)
 	req := f.UserSyncRequest(u)
 	var call func(first bool)
 	call = func(first bool) {
 		answered := func(status int, body []byte) {
-			if !s.resume() {
-				return
-			}
-			if first && flow.UserSyncRetryable(status) && deadline.Sub(s.plugin.now()) > 10*time.Millisecond {
+			if first && flow.UserSyncRetryable(status) && deadline.Sub(p.now()) > 10*time.Millisecond {
 				what := fmt.Sprintf("answered %d", status)
 				if status == 0 {
 					what = "did not answer"
 				}
-				proxywasm.LogWarnf("entra-auth: request %s: the user-sync endpoint %s; trying once more", s.requestID, what)
+				proxywasm.LogWarnf("entra-auth: request %s: the user-sync endpoint %s; trying once more", requestID, what)
 				call(false)
 				return
 			}
 			done(flow.ParseUserSyncResponse(status, body))
 		}
-		if err := dispatch(cfg.Cluster, deadline.Sub(s.plugin.now()), req, answered); err != nil {
-			proxywasm.LogErrorf("entra-auth: request %s: %v (user_sync.cluster)", s.requestID, err)
+		if err := dispatch(cfg.Cluster, deadline.Sub(p.now()), req, answered); err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: %v (user_sync.cluster)", requestID, err)
 			answered(0, nil)
 		}
 	}

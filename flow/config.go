@@ -52,6 +52,8 @@ type Config struct {
 	// SessionMaxAge is a session's lifetime; SignInTimeout a sign-in's; ClockSkew the
 	// tolerance on token times; JWKSRefreshInterval how often keys are fetched anyway.
 	SessionMaxAge, SignInTimeout, ClockSkew, JWKSRefreshInterval time.Duration
+	// RefreshBefore is how long before the access token expires it is refreshed.
+	RefreshBefore time.Duration
 	// UserSync, when set, sends each signed-in user to the application's endpoint.
 	UserSync *UserSyncConfig
 }
@@ -81,7 +83,7 @@ var knownKeys = []string{
 	"idp_cluster", "idp_timeout", "cookie_secret", "cookie_secret_env", "cookie_name", "cookie_domain",
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
-	"jwks_refresh_interval", "user_sync",
+	"jwks_refresh_interval", "refresh_before", "user_sync",
 }
 
 // configParser collects every problem, so that one start-up log names them all.
@@ -329,6 +331,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	c.SignInTimeout = p.duration("sign_in_timeout", 10*time.Minute, time.Minute, time.Hour)
 	c.ClockSkew = p.duration("clock_skew", 2*time.Minute, 0, 10*time.Minute)
 	c.JWKSRefreshInterval = p.duration("jwks_refresh_interval", time.Hour, time.Minute, 7*24*time.Hour)
+	c.RefreshBefore = p.duration("refresh_before", 5*time.Minute, 0, 24*time.Hour)
 	c.UserSync = p.parseUserSync()
 
 	if len(p.problems) > 0 {

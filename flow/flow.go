@@ -3,6 +3,7 @@ package flow
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -453,6 +454,25 @@ func ParseTokenResponse(status int, body []byte) (*Tokens, error) {
 		return nil, fmt.Errorf("%w: the token answer has no id_token (is openid among the scopes?)", ErrIdPResponse)
 	}
 	return t, nil
+}
+
+// ParseRefreshResponse reads the answer to a refresh_token grant, as ParseTokenResponse,
+// except that the id_token may be missing (the access token is what a refresh is for).
+func ParseRefreshResponse(status int, body []byte) (*Tokens, error) {
+	t, err := ParseTokenResponse(status, body)
+	if errors.Is(err, ErrIdPResponse) && status == 200 && len(body) <= maxIdPBody {
+		doc := gjson.ParseBytes(body)
+		t = &Tokens{
+			AccessToken:  doc.Get("access_token").String(),
+			RefreshToken: doc.Get("refresh_token").String(),
+			ExpiresIn:    time.Duration(doc.Get("expires_in").Int()) * time.Second,
+		}
+		err = nil
+	}
+	if err == nil && t.AccessToken == "" {
+		return nil, fmt.Errorf("%w: the refresh answer has no access_token", ErrIdPResponse)
+	}
+	return t, err
 }
 
 // firstLine keeps Entra's error_description to its first line (the rest is trace and

@@ -632,14 +632,20 @@ func TestNewSessionUsername(t *testing.T) {
 	} {
 		c := &jwks.Claims{}
 		_ = c.UnmarshalJSON([]byte(tc.claims))
-		if got := f.NewSession(c).Username; got != tc.want {
-			t.Errorf("%s: %q", tc.claims, got)
+		if s, err := f.NewSession(c, nil, "n"); err != nil || s.Username != tc.want {
+			t.Errorf("%s: %+v %v", tc.claims, s, err)
 		}
 	}
 	c := &jwks.Claims{}
 	_ = c.UnmarshalJSON([]byte(`{"sub":"s"}`))
-	if s := f.NewSession(c); !s.Expires.Equal(testNow.Add(8 * time.Hour)) {
-		t.Errorf("expires %v", s.Expires)
+	s, _ := f.NewSession(c, &Tokens{AccessToken: "at", RefreshToken: "rt", ExpiresIn: time.Hour}, "n-1")
+	if !s.Expires.Equal(testNow.Add(8*time.Hour)) || !s.AccessExpires.Equal(testNow.Add(time.Hour)) || s.RefreshToken != "rt" ||
+		s.AccessToken != "at" || s.Nonce != "n-1" || len(s.ID) != 22 {
+		t.Errorf("session %+v", s)
+	}
+	other, _ := f.NewSession(c, nil, "n")
+	if other.ID == s.ID {
+		t.Error("two sessions share an id")
 	}
 }
 

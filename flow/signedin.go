@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/entra-auth/entra-auth/jwks"
 	"github.com/entra-auth/entra-auth/session"
@@ -30,9 +31,23 @@ func IsIdentityHeader(name string) bool {
 	return len(name) >= len(HeaderPrefix) && strings.EqualFold(name[:len(HeaderPrefix)], HeaderPrefix)
 }
 
-// NewSession makes the session for a verified ID token. It lasts session_max_age.
-func (f *Flow) NewSession(c *jwks.Claims) *session.Session {
+// NewSession makes the session for a sign-in's verified ID token and the tokens that came
+// with it. It lasts session_max_age; with a refresh token, its access token is refreshed
+// until then.
+func (f *Flow) NewSession(c *jwks.Claims, t *Tokens, nonce string) (*session.Session, error) {
+	id, err := f.randomToken()
+	if err != nil {
+		return nil, err
+	}
 	now := f.now()
+	s := &session.Session{ID: id[:22], Nonce: nonce, IssuedAt: now, Expires: now.Add(f.cfg.SessionMaxAge)}
+	setIdentity(s, c)
+	f.setTokens(s, t)
+	return s, nil
+}
+
+// setIdentity copies who the user is from verified claims.
+func setIdentity(s *session.Session, c *jwks.Claims) {
 	username := c.String("preferred_username")
 	if username == "" {
 		username = c.String("upn")
@@ -40,19 +55,25 @@ func (f *Flow) NewSession(c *jwks.Claims) *session.Session {
 	if username == "" {
 		username = c.String("email")
 	}
-	return &session.Session{
-		Issuer:    c.String("iss"),
-		Subject:   c.String("sub"),
-		ObjectID:  c.String("oid"),
-		TenantID:  c.String("tid"),
-		Username:  username,
-		Email:     c.String("email"),
-		Name:      c.String("name"),
-		Groups:    c.Strings("groups"),
-		Roles:     c.Strings("roles"),
-		LoginHint: c.String("login_hint"),
-		IssuedAt:  now,
-		Expires:   now.Add(f.cfg.SessionMaxAge),
+	s.Issuer, s.Subject, s.ObjectID, s.TenantID = c.String("iss"), c.String("sub"), c.String("oid"), c.String("tid")
+	s.Username, s.Email, s.Name = username, c.String("email"), c.String("name")
+	s.Groups, s.Roles = c.Strings("groups"), c.Strings("roles")
+	s.LoginHint = c.String("login_hint")
+}
+
+// setTokens keeps what the token endpoint answered; a refresh token the answer leaves out
+// stays what it was (Entra rotates them, but need not).
+func (f *Flow) setTokens(s *session.Session, t *Tokens) {
+	if t == nil {
+		return
+	}
+	s.AccessToken = t.AccessToken
+	if t.RefreshToken != "" {
+		s.RefreshToken = t.RefreshToken
+	}
+	s.AccessExpires = time.Time{}
+	if t.ExpiresIn > 0 {
+		s.AccessExpires = f.now().Add(t.ExpiresIn)
 	}
 }
 

@@ -288,7 +288,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			entraError(w, 400, "invalid_grant", 700082, "The refresh token has expired or is invalid.")
 			return
 		}
-		g = &grant{user: s.current(g.user), clientID: g.clientID, scope: g.scope, issuerBase: g.issuerBase, sessionID: g.sessionID, authenticated: g.authenticated}
+		// The refreshed ID token repeats the sign-in's nonce, as Entra's do.
+		g = &grant{user: s.current(g.user), clientID: g.clientID, scope: g.scope, nonce: g.nonce, issuerBase: g.issuerBase, sessionID: g.sessionID, authenticated: g.authenticated}
+		s.RefreshRequests.Add(1)
 	default:
 		entraError(w, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
 		return

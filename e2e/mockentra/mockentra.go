@@ -91,6 +91,8 @@ type Server struct {
 
 	// Counters, for tests of caching and rate limits.
 	DiscoveryRequests, KeysRequests, TokenRequests atomic.Int64
+	// RefreshRequests counts refresh_token grants the mock honoured.
+	RefreshRequests atomic.Int64
 }
 
 // Logout records an end-session request.
@@ -148,6 +150,14 @@ func newSigningKey() *signingKey {
 func (s *Server) rogueKey() *signingKey {
 	s.rogueOnce.Do(func() { s.rogue = newSigningKey() })
 	return s.rogue
+}
+
+// RevokeRefreshTokens invalidates every refresh token issued so far, as an administrator
+// revoking a user's sessions (or a password change) does: their next use is invalid_grant.
+func (s *Server) RevokeRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refresh = map[string]*grant{}
 }
 
 // Rotate makes a new key the signing key; the old ones stay published.
