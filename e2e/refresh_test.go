@@ -187,3 +187,47 @@ func TestRefreshCarriesDirectoryChangesAndResyncs(t *testing.T) {
 		t.Errorf("user id after re-sync: %v", v)
 	}
 }
+
+// Two workers, each with its own VM: the requests of one session due for a refresh land
+// on both, and the session is still refreshed once (the mock allows each refresh token
+// once, as a strict provider does, so a second refresh would end the session). Later
+// requests still carrying the old cookie, on either worker, get the renewed session.
+func TestRefreshAcrossWorkers(t *testing.T) {
+	s := shortTokens(t, 6*time.Second, "4s", func(o *stackOptions) { o.concurrency = 2 })
+	b := s.browser()
+	b.signIn("/", "ada@contoso.example")
+	old := b.sessionCookie()
+	time.Sleep(2100 * time.Millisecond)
+
+	var wg sync.WaitGroup
+	statuses := make(chan int, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := s.browser() // a connection of its own: the workers share them out
+			c.setSession(old)
+			statuses <- c.get("/app").status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		if st != 200 {
+			t.Errorf("a request got %d", st)
+		}
+	}
+	if n := s.mock.RefreshRequests.Load(); n != 1 {
+		t.Fatalf("16 requests on 2 workers made %d refreshes, want 1", n)
+	}
+	for i := range 6 {
+		c := s.browser()
+		c.setSession(old)
+		if p := c.get("/app"); p.status != 200 || c.sessionCookie() == old {
+			t.Fatalf("old cookie, request %d: %d, renewed: %v", i, p.status, c.sessionCookie() != old)
+		}
+	}
+	if n := s.mock.RefreshRequests.Load(); n != 1 {
+		t.Fatalf("old cookies made %d refreshes in all, want 1", n)
+	}
+}

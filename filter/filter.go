@@ -21,7 +21,8 @@ type vmContext struct {
 }
 
 func (*vmContext) NewPluginContext(id uint32) types.PluginContext {
-	return &plugin{id: id, now: time.Now, refreshing: map[string][]refreshOutcome{}, renewed: renewedSessions{}}
+	return &plugin{id: id, now: time.Now, refreshing: map[string][]refreshOutcome{}, renewed: renewedSessions{},
+		peerWaits: map[string]peerWait{}, claimed: map[string]bool{}}
 }
 
 // plugin is the root context: one per plugin configuration and VM.
@@ -33,9 +34,12 @@ type plugin struct {
 	idp     *idpCache
 	metrics metrics
 	// refreshing holds, by session id, the requests waiting for a refresh in flight;
-	// renewed the sessions refreshed lately.
+	// renewed the sessions refreshed lately; peerWaits the refreshes another VM makes that
+	// requests here wait for; claimed the refreshes this VM holds the shared claim of.
 	refreshing map[string][]refreshOutcome
 	renewed    renewedSessions
+	peerWaits  map[string]peerWait
+	claimed    map[string]bool
 }
 
 func (p *plugin) OnPluginStart(configurationSize int) types.OnPluginStartStatus {
@@ -66,7 +70,8 @@ func (p *plugin) OnPluginStart(configurationSize int) types.OnPluginStartStatus 
 		proxywasm.LogInfof("entra-auth: user sync to %s through cluster %s (timeout %v, on failure: %s)",
 			us.URL, us.Cluster, us.Timeout, map[bool]string{true: "allow", false: "deny"}[us.AllowOnFailure])
 	}
-	p.idp.tick() // fetch the provider's metadata now, from the root context
+	createRefreshSlots()
+	p.idp.tick(false) // fetch the provider's metadata now, from the root context
 	return types.OnPluginStartStatusOK
 }
 
@@ -81,7 +86,10 @@ func logEach(err error) {
 	proxywasm.LogCritical("entra-auth: " + err.Error())
 }
 
-func (p *plugin) OnTick() { p.idp.tick() }
+func (p *plugin) OnTick() {
+	p.pollPeerRefreshes()
+	p.idp.tick(len(p.peerWaits) > 0)
+}
 
 func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 	return &stream{plugin: p, id: id}

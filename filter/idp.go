@@ -122,7 +122,8 @@ func (c *idpCache) claimUnknownKidRefresh() bool {
 
 // tick runs on the root context: adopt what another VM fetched, start a fetch when one is
 // wanted and this VM holds the lease, and give up on a fetch whose answer never came.
-func (c *idpCache) tick() {
+// othersWaiting keeps the ticks quick for work of the plugin's other than the metadata.
+func (c *idpCache) tick(othersWaiting bool) {
 	now := c.now()
 	if c.fetching {
 		if now.Before(c.fetchDeadline) {
@@ -136,7 +137,7 @@ func (c *idpCache) tick() {
 	if wanted && !now.Before(c.nextAttempt) && c.takeLease(now) {
 		c.fetch(c.forceKeys && c.current != nil)
 	}
-	if len(c.waiters) > 0 || (wanted && c.current == nil) {
+	if othersWaiting || len(c.waiters) > 0 || (wanted && c.current == nil) {
 		c.setTick(busyTick)
 	} else {
 		c.setTick(idleTick)

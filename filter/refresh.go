@@ -59,12 +59,14 @@ func (r renewedSessions) remember(s *session.Session, now time.Time) {
 type refreshOutcome func(renewed *session.Session, err error)
 
 // refresh renews the session's tokens with a refresh_token grant while the request waits,
-// then lets it through with the renewed session (and its cookies on the response). The
-// first request of a session due for a refresh makes the call; the others on this VM wait
-// for its outcome rather than each spending the refresh token.
+// then lets it through with the renewed session (and its cookies on the response). Each
+// session is refreshed once however many of its requests come due together: on this VM
+// the first makes the call and the others wait for it; across VMs, the one that claims
+// the session's shared slot refreshes, and the others take the session it publishes (or
+// go on meanwhile, while the tokens they hold are still good).
 func (s *stream) refresh(sess *session.Session) types.Action {
 	s.paused = true
-	p := s.plugin
+	p, f := s.plugin, s.plugin.flow
 	wait := func(renewed *session.Session, err error) {
 		if !s.resume() {
 			return
@@ -75,80 +77,106 @@ func (s *stream) refresh(sess *session.Session) types.Action {
 		p.refreshing[sess.ID] = append(waiting, wait)
 		return types.ActionPause
 	}
-	p.refreshing[sess.ID] = []refreshOutcome{wait}
-	done := func(renewed *session.Session, err error) {
-		if err == nil {
-			p.renewed.remember(renewed, p.now())
-		}
-		waiting := p.refreshing[sess.ID]
-		delete(p.refreshing, sess.ID)
-		for _, w := range waiting {
-			w(renewed, err)
-		}
+	peer, _, _, _ := p.peerRefresh(sess)
+	switch {
+	case peer.renewed != nil:
+		p.renewed.remember(peer.renewed, p.now())
+		s.refreshed(sess, peer.renewed, nil)
+	case peer.busy && !f.AccessExpired(sess):
+		return s.signedIn(sess) // another worker is refreshing; these tokens still hold
+	case peer.busy:
+		p.refreshing[sess.ID] = []refreshOutcome{wait}
+		p.awaitPeer(sess, peer.deadline)
+	default:
+		p.refreshing[sess.ID] = []refreshOutcome{wait}
+		p.startRefresh(sess, s.requestID)
+	}
+	if s.passed { // the outcome came at once and let the request on
+		return types.ActionContinue
+	}
+	return types.ActionPause
+}
+
+// startRefresh claims the session's refresh for this VM and makes it; when another VM
+// holds the claim, it waits for that one instead. The requests waiting in
+// p.refreshing[sess.ID] learn the outcome.
+func (p *plugin) startRefresh(sess *session.Session, requestID string) {
+	if !p.claimRefresh(sess) {
+		p.awaitPeer(sess, p.now().Add(p.claimFor()))
+		return
 	}
 	p.idp.await(func(md *metadata, err error) {
 		if err != nil {
-			done(nil, err)
+			p.finishRefresh(sess, nil, err)
 			return
 		}
 		f := p.flow
 		callErr := p.idp.call(f.RefreshRequest(md.disc, sess), func(status int, body []byte) {
 			tokens, err := flow.ParseRefreshResponse(status, body)
 			if err != nil {
-				done(nil, flow.RefreshFailed(err))
+				p.finishRefresh(sess, nil, flow.RefreshFailed(err))
 				return
 			}
 			var claims *jwks.Claims
 			if tokens.IDToken != "" {
 				if claims, err = md.verifier.VerifyRefreshed(tokens.IDToken, md.keys, sess.Nonce); err != nil {
-					done(nil, err)
+					p.finishRefresh(sess, nil, err)
 					return
 				}
 			}
 			renewed, err := f.Refreshed(sess, tokens, claims)
 			if err != nil || claims == nil || f.Config().UserSync == nil {
-				done(renewed, err)
+				p.finishRefresh(sess, renewed, err)
 				return
 			}
-			s.resyncIfChanged(renewed, claims, done)
+			p.resyncIfChanged(sess, renewed, claims, requestID)
 		})
 		if callErr != nil {
-			done(nil, callErr)
+			p.finishRefresh(sess, nil, callErr)
 		}
 	})
-	if s.passed { // the outcome came at once (the provider failing) and let the request on
-		return types.ActionContinue
+}
+
+// finishRefresh shares the outcome with the other VMs and hands it to every request
+// waiting here.
+func (p *plugin) finishRefresh(old, renewed *session.Session, err error) {
+	if err == nil {
+		p.renewed.remember(renewed, p.now())
+		p.publishRefresh(old.ID, renewed)
+	} else {
+		p.publishRefresh(old.ID, nil)
 	}
-	return types.ActionPause
+	waiting := p.refreshing[old.ID]
+	delete(p.refreshing, old.ID)
+	for _, w := range waiting {
+		w(renewed, err)
+	}
 }
 
 // resyncIfChanged sends the user to the user-sync endpoint again when what the call
 // would say differs from what the session was synced with: a rename or a group change
 // reaches the application without a new sign-in. A refusal ends the session; an
 // unavailable endpoint leaves the session as it was synced, to try at the next refresh.
-func (s *stream) resyncIfChanged(renewed *session.Session, claims *jwks.Claims, done refreshOutcome) {
-	f := s.plugin.flow
-	user := f.SyncUser(claims)
+func (p *plugin) resyncIfChanged(old, renewed *session.Session, claims *jwks.Claims, requestID string) {
+	user := p.flow.SyncUser(claims)
 	fingerprint := user.Fingerprint()
 	if fingerprint == renewed.SyncFingerprint {
-		done(renewed, nil)
+		p.finishRefresh(old, renewed, nil)
 		return
 	}
-	// The call belongs to the root context (as every dispatched call in Envoy), so its
-	// answer comes even if this request goes away; done resumes each waiting request.
-	s.plugin.callUserSync(user, s.requestID, func(userID string, err error) {
+	p.callUserSync(user, requestID, func(userID string, err error) {
 		switch {
 		case err == nil:
 			renewed.UserID, renewed.SyncFingerprint = userID, fingerprint
-			proxywasm.LogInfof("entra-auth: request %s: %s changed; synced again", s.requestID, renewed.ObjectID)
-			done(renewed, nil)
+			proxywasm.LogInfof("entra-auth: request %s: %s changed; synced again", requestID, renewed.ObjectID)
+			p.finishRefresh(old, renewed, nil)
 		case errors.Is(err, flow.ErrUserRefused):
-			s.plugin.metrics.userSyncFailures.Increment(1)
-			done(nil, err)
+			p.metrics.userSyncFailures.Increment(1)
+			p.finishRefresh(old, nil, err)
 		default:
-			s.plugin.metrics.userSyncFailures.Increment(1)
-			proxywasm.LogWarnf("entra-auth: request %s: syncing the changed user failed; trying again at the next refresh: %v", s.requestID, err)
-			done(renewed, nil)
+			p.metrics.userSyncFailures.Increment(1)
+			proxywasm.LogWarnf("entra-auth: request %s: syncing the changed user failed; trying again at the next refresh: %v", requestID, err)
+			p.finishRefresh(old, renewed, nil)
 		}
 	})
 }
