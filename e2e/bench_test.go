@@ -38,7 +38,11 @@ func newInProcess(tb testing.TB, concurrency int, transport http.RoundTripper) *
 // clusters and VM variables they need.
 func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTripper, more *moreConfig) *inProcess {
 	tb.Helper()
-	m := mockentra.New(mockentra.DemoOptions())
+	mockOpts := mockentra.DemoOptions()
+	if more != nil && more.tokenLifetime > 0 {
+		mockOpts.TokenLifetime = more.tokenLifetime
+	}
+	m := mockentra.New(mockOpts)
 	mockSrv := httptest.NewServer(m.Handler())
 	tb.Cleanup(mockSrv.Close)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
@@ -80,6 +84,8 @@ func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTrippe
 type moreConfig struct {
 	config        map[string]any
 	clusters, env map[string]string
+	// tokenLifetime, when set, is the mock's token lifetime.
+	tokenLifetime time.Duration
 }
 
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -299,5 +305,33 @@ func BenchmarkSignedInRequestInVM(b *testing.B) {
 			}
 			b.ReportMetric(float64((p.host.VMTime()-before).Nanoseconds())/1e3/float64(b.N), "vm-µs/op")
 		})
+	}
+}
+
+// BenchmarkRefresh is a signed-in request whose access token is due for renewal: the
+// request waits for the refresh_token grant (answered by the mock on loopback), the RS256
+// verification of the refreshed ID token in wazero, and the renewed session sealed into
+// the response's cookies. refresh_before equals the token lifetime, so every session the
+// benchmark carries is due.
+func BenchmarkRefresh(b *testing.B) {
+	p := newInProcessWith(b, 1, nil, &moreConfig{config: map[string]any{"refresh_before": "1h"}, tokenLifetime: time.Hour})
+	cookie := p.signIn(b)
+	var vm time.Duration
+	for b.Loop() {
+		before := p.host.VMTime()
+		resp := get(b, p.proxy.URL+"/page", cookie)
+		vm += p.host.VMTime() - before
+		if resp.StatusCode != 200 {
+			b.Fatalf("refreshing request: %d", resp.StatusCode)
+		}
+		renewed := cookieHeader(resp)
+		if renewed == "" {
+			b.Fatal("no renewed session")
+		}
+		cookie = renewed
+	}
+	b.ReportMetric(float64(vm.Nanoseconds())/1e3/float64(b.N), "vm-µs/op")
+	if n := p.mock.RefreshRequests.Load(); n < int64(b.N) {
+		b.Fatalf("%d refreshes for %d requests", n, b.N)
 	}
 }
