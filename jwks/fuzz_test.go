@@ -57,3 +57,29 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyAccess: no bearer token a client can send verifies without the key, and none
+// panics.
+func FuzzVerifyAccess(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
+	k := newRSAKey(f, "a")
+	set, err := Parse(jwksJSON(f, entraJWK("k1", &k.PublicKey)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"aud": clientID, "iss": issuerV2, "tid": tenant, "sub": "s", "oid": "o", "exp": now.Unix() + 60, "iat": now.Unix(), "scp": "read",
+	})
+	good.Header["kid"] = "k1"
+	signed, _ := good.SignedString(k)
+	f.Add(signed)
+	f.Add("eyJhbGciOiJub25lIiwibm9uY2UiOiJ4In0.e30.")
+	f.Add("a.b.c")
+	v := NewAccessVerifier(AccessConfig{Audiences: []string{clientID}, Issuer: issuerV2, Now: func() time.Time { return now }})
+	f.Fuzz(func(t *testing.T, raw string) {
+		claims, err := v.Verify(raw, set)
+		if err == nil && raw != signed && claims.String("sub") != "s" {
+			t.Fatalf("a forged token verified: %q", raw)
+		}
+	})
+}

@@ -134,22 +134,7 @@ func (v *Verifier) verify(raw string, keys *Set, nonce string, nonceOptional boo
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(raw))
 	}
 	claims := &Claims{}
-	_, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		if _, crit := t.Header["crit"]; crit {
-			return nil, fmt.Errorf("%w: critical header parameters are not supported", ErrAlgorithm)
-		}
-		kid, hasKid := t.Header["kid"].(string)
-		switch {
-		case hasKid && keys.byID[kid] != nil:
-			return keys.byID[kid], nil
-		case hasKid:
-			return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
-		case keys.only != nil:
-			return keys.only, nil
-		default:
-			return nil, fmt.Errorf("%w: token has no kid and the key set holds %d keys", ErrUnknownKey, keys.Len())
-		}
-	})
+	_, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) { return keyFor(t, keys) })
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -157,6 +142,25 @@ func (v *Verifier) verify(raw string, keys *Set, nonce string, nonceOptional boo
 		return nil, err
 	}
 	return claims, nil
+}
+
+// keyFor picks the key that verifies t: the one its kid names, or the only one of the set
+// for a token without kid. A critical header parameter is refused: none is supported.
+func keyFor(t *jwt.Token, keys *Set) (any, error) {
+	if _, crit := t.Header["crit"]; crit {
+		return nil, fmt.Errorf("%w: critical header parameters are not supported", ErrAlgorithm)
+	}
+	kid, hasKid := t.Header["kid"].(string)
+	switch {
+	case hasKid && keys.byID[kid] != nil:
+		return keys.byID[kid], nil
+	case hasKid:
+		return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+	case keys.only != nil:
+		return keys.only, nil
+	default:
+		return nil, fmt.Errorf("%w: token has no kid and the key set holds %d keys", ErrUnknownKey, keys.Len())
+	}
 }
 
 // classify maps the jwt package's errors onto this package's sentinels.
