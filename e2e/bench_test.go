@@ -26,6 +26,7 @@ type inProcess struct {
 	host     *envoyhost.Host
 	proxy    *httptest.Server
 	mock     *mockentra.Server
+	mockURL  string
 	upstream *httptest.Server
 }
 
@@ -76,7 +77,7 @@ func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTrippe
 		proxy.Close()
 		host.Close(ctx)
 	})
-	return &inProcess{host: host, proxy: proxy, mock: m, upstream: upstream}
+	return &inProcess{host: host, proxy: proxy, mock: m, mockURL: mockSrv.URL, upstream: upstream}
 }
 
 // moreConfig is configuration beyond the basic sign-in, with the clusters and VM
@@ -98,6 +99,21 @@ func get(tb testing.TB, rawURL, cookie string) *http.Response {
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
 	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// getWithBearer requests url as an API client with a bearer token.
+func getWithBearer(tb testing.TB, rawURL, token string) *http.Response {
+	tb.Helper()
+	req, _ := http.NewRequest("GET", rawURL, nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := noRedirects.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -333,5 +349,42 @@ func BenchmarkRefresh(b *testing.B) {
 	b.ReportMetric(float64(vm.Nanoseconds())/1e3/float64(b.N), "vm-µs/op")
 	if n := p.mock.RefreshRequests.Load(); n < int64(b.N) {
 		b.Fatalf("%d refreshes for %d requests", n, b.N)
+	}
+}
+
+// BenchmarkBearer is an API request with a bearer access token: a token the VM verified
+// before (cache hit) and a new token each time (cache miss: RS256 in wazero), beside a
+// signed-in request with a session cookie.
+func BenchmarkBearer(b *testing.B) {
+	p := newInProcessWith(b, 1, nil, &moreConfig{config: map[string]any{"api_audiences": apiAudiences}})
+	mint := func() string {
+		token, err := p.mock.MintAccessToken(mockentra.AccessToken{User: p.mock.Users()[0], Audience: mockentra.DemoClientID,
+			Scopes: []string{"access_as_user"}, IssuerBase: p.mockURL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return token
+	}
+	for _, tc := range []struct {
+		name string
+		hit  bool
+	}{{"cache-hit", true}, {"cache-miss", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			token := mint()
+			var vm time.Duration
+			for b.Loop() {
+				if !tc.hit {
+					b.StopTimer()
+					token = mint()
+					b.StartTimer()
+				}
+				before := p.host.VMTime()
+				if resp := getWithBearer(b, p.proxy.URL+"/api/items", token); resp.StatusCode != 200 {
+					b.Fatalf("bearer request: %d", resp.StatusCode)
+				}
+				vm += p.host.VMTime() - before
+			}
+			b.ReportMetric(float64(vm.Nanoseconds())/1e3/float64(b.N), "vm-µs/op")
+		})
 	}
 }

@@ -98,6 +98,7 @@ func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 // metrics are counters Envoy exports with its stats (prefixed by Envoy).
 type metrics struct {
 	signInsStarted, signInsCompleted, signInsFailed, userSyncFailures proxywasm.MetricCounter
+	bearerVerified, bearerCacheHits, bearerRefused                    proxywasm.MetricCounter
 }
 
 func defineMetrics() metrics {
@@ -106,6 +107,9 @@ func defineMetrics() metrics {
 		signInsCompleted: proxywasm.DefineCounterMetric("entra_auth_sign_ins_completed"),
 		signInsFailed:    proxywasm.DefineCounterMetric("entra_auth_sign_ins_failed"),
 		userSyncFailures: proxywasm.DefineCounterMetric("entra_auth_user_sync_failures"),
+		bearerVerified:   proxywasm.DefineCounterMetric("entra_auth_bearer_verified"),
+		bearerCacheHits:  proxywasm.DefineCounterMetric("entra_auth_bearer_cache_hits"),
+		bearerRefused:    proxywasm.DefineCounterMetric("entra_auth_bearer_refused"),
 	}
 }
 

@@ -37,6 +37,8 @@ type metadata struct {
 	disc      *flow.Discovery
 	keys      *jwks.Set
 	verifier  *jwks.Verifier
+	// access verifies bearer tokens (nil without api_audiences).
+	access *jwks.AccessVerifier
 }
 
 // waiter is a stream (or other work) waiting for metadata.
@@ -166,7 +168,7 @@ func (c *idpCache) fetch(keysOnly bool) {
 				c.fetched(nil, err)
 				return
 			}
-			md := &metadata{fetchedAt: c.now(), disc: disc, keys: keys, verifier: c.verifier(disc)}
+			md := &metadata{fetchedAt: c.now(), disc: disc, keys: keys, verifier: c.verifier(disc), access: c.accessVerifier(disc)}
 			c.store(md, discBody, body)
 			c.fetched(md, nil)
 		})
@@ -189,6 +191,19 @@ func (c *idpCache) fetch(keysOnly bool) {
 	if err != nil {
 		c.fetched(nil, err)
 	}
+}
+
+func (c *idpCache) accessVerifier(d *flow.Discovery) *jwks.AccessVerifier {
+	if len(c.cfg.APIAudiences) == 0 {
+		return nil
+	}
+	return jwks.NewAccessVerifier(jwks.AccessConfig{
+		Audiences:      c.cfg.APIAudiences,
+		Issuer:         d.Issuer,
+		AllowedTenants: c.cfg.AllowedTenants,
+		ClockSkew:      c.cfg.ClockSkew,
+		Now:            c.now,
+	})
 }
 
 func (c *idpCache) verifier(d *flow.Discovery) *jwks.Verifier {
@@ -319,7 +334,7 @@ func (c *idpCache) adoptShared() bool {
 	if err != nil {
 		return false
 	}
-	c.current = &metadata{fetchedAt: fetchedAt, disc: disc, keys: keys, verifier: c.verifier(disc)}
+	c.current = &metadata{fetchedAt: fetchedAt, disc: disc, keys: keys, verifier: c.verifier(disc), access: c.accessVerifier(disc)}
 	c.sharedBody = bytes.Clone(value)
 	c.failures, c.lastErr, c.nextAttempt, c.forceKeys = 0, nil, time.Time{}, false
 	c.resolve(c.current, nil)

@@ -75,6 +75,8 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		return s.startSignIn(flow.SafeReturnPath(s.req.Query().Get("rd")))
 	case flow.RouteLogout:
 		return s.logout()
+	case flow.RouteBearer:
+		return s.bearer(true)
 	case flow.RouteMe:
 		sess, err := f.Authenticate(s.req)
 		if err != nil {
@@ -127,8 +129,13 @@ func (s *stream) pass() types.Action {
 // signedIn lets a signed-in request through with the identity headers, now or, when the
 // request was paused (for a refresh), by resuming it.
 func (s *stream) signedIn(sess *session.Session) types.Action {
+	return s.letThrough(flow.IdentityHeaders(sess))
+}
+
+// letThrough sets the identity headers and lets the request go upstream.
+func (s *stream) letThrough(identity [][2]string) types.Action {
 	// One call per header: cheaper inside the VM than serializing every header anew.
-	for _, h := range flow.IdentityHeaders(sess) {
+	for _, h := range identity {
 		if err := proxywasm.AddHttpRequestHeader(h[0], h[1]); err != nil {
 			proxywasm.LogErrorf("entra-auth: request %s: cannot set %s: %v", s.requestID, h[0], err)
 			return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot set the identity headers\n")})

@@ -56,6 +56,8 @@ type Config struct {
 	RefreshBefore time.Duration
 	// UserSync, when set, sends each signed-in user to the application's endpoint.
 	UserSync *UserSyncConfig
+	// APIAudiences, when set, accept bearer access tokens issued to these audiences.
+	APIAudiences []string
 }
 
 // Defaults of the optional keys.
@@ -83,7 +85,7 @@ var knownKeys = []string{
 	"idp_cluster", "idp_timeout", "cookie_secret", "cookie_secret_env", "cookie_name", "cookie_domain",
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
-	"jwks_refresh_interval", "refresh_before", "user_sync",
+	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences",
 }
 
 // configParser collects every problem, so that one start-up log names them all.
@@ -333,6 +335,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	c.JWKSRefreshInterval = p.duration("jwks_refresh_interval", time.Hour, time.Minute, 7*24*time.Hour)
 	c.RefreshBefore = p.duration("refresh_before", 5*time.Minute, 0, 24*time.Hour)
 	c.UserSync = p.parseUserSync()
+	c.APIAudiences = p.strings("api_audiences", false)
 
 	if len(p.problems) > 0 {
 		return nil, errors.Join(p.problems...)

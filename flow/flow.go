@@ -40,6 +40,8 @@ type Flow struct {
 	// tag: cheap to hash) and used only when the whole text is equal, so a hit can only
 	// come from the same cookie. Expiry is still checked on every request.
 	opened map[string]openedSession
+	// verified caches bearer tokens already verified, by SHA-256, until they expire.
+	verified map[[32]byte]verifiedToken
 }
 
 type openedSession struct {
@@ -62,12 +64,13 @@ func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return &Flow{
-		cfg:    cfg,
-		codec:  codec,
-		attrs:  session.Attributes{Domain: cfg.CookieDomain, Secure: true, SameSite: "Lax"},
-		rand:   random,
-		now:    now,
-		opened: map[string]openedSession{},
+		cfg:      cfg,
+		codec:    codec,
+		attrs:    session.Attributes{Domain: cfg.CookieDomain, Secure: true, SameSite: "Lax"},
+		rand:     random,
+		now:      now,
+		opened:   map[string]openedSession{},
+		verified: map[[32]byte]verifiedToken{},
 	}, nil
 }
 
@@ -83,6 +86,8 @@ type Request struct {
 	// Accept and RequestedWith tell browsers (navigation) from programs.
 	Accept, RequestedWith string
 	Cookies               session.Jar
+	// Bearer is the token of an "Authorization: Bearer" header, if any.
+	Bearer string
 }
 
 // NewRequest builds a Request from headers as the proxy gives them (lower-case names,
@@ -107,6 +112,10 @@ func NewRequest(headers [][2]string) *Request {
 			r.Accept += h[1]
 		case "x-requested-with":
 			r.RequestedWith = h[1]
+		case "authorization":
+			if scheme, token, ok := strings.Cut(h[1], " "); ok && strings.EqualFold(scheme, "bearer") {
+				r.Bearer = strings.TrimSpace(token)
+			}
 		case "cookie":
 			cookies = append(cookies, h[1])
 		}
@@ -151,6 +160,8 @@ const (
 	RouteLogout
 	// RouteMe answers the signed-in user's claims.
 	RouteMe
+	// RouteBearer is an API call with a bearer access token (api_audiences is set).
+	RouteBearer
 )
 
 // Route classifies a request by its path.
@@ -170,6 +181,9 @@ func (f *Flow) Route(r *Request) Route {
 		if prefix, ok := strings.CutSuffix(sp, "*"); ok && strings.HasPrefix(p, prefix) || p == sp {
 			return RouteSkip
 		}
+	}
+	if r.Bearer != "" && len(f.cfg.APIAudiences) > 0 {
+		return RouteBearer
 	}
 	return RouteProtected
 }

@@ -300,13 +300,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		entraError(w, 500, "server_error", 50000, err.Error())
 		return
 	}
+	accessToken, err := s.accessTokenFor(g, c.ID)
+	if err != nil {
+		entraError(w, 500, "server_error", 50000, err.Error())
+		return
+	}
 	refresh := randomToken() + randomToken()
 	s.mu.Lock()
 	s.refresh[refresh] = g
 	s.mu.Unlock()
 	resp := map[string]any{
 		"token_type": "Bearer", "scope": g.scope, "expires_in": int(s.opts.TokenLifetime / time.Second),
-		"ext_expires_in": int(s.opts.TokenLifetime / time.Second), "access_token": randomToken(), "id_token": idToken,
+		"ext_expires_in": int(s.opts.TokenLifetime / time.Second), "access_token": accessToken, "id_token": idToken,
 	}
 	if strings.Contains(" "+g.scope+" ", " offline_access ") {
 		resp["refresh_token"] = refresh

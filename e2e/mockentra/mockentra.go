@@ -68,6 +68,9 @@ type Options struct {
 	Users            []User
 	// TokenLifetime of ID and access tokens; default one hour.
 	TokenLifetime time.Duration
+	// AccessTokenVersion is the version of access tokens for an API (1 or 2, the
+	// default), as the API's registration sets accessTokenAcceptedVersion.
+	AccessTokenVersion int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }

@@ -1,0 +1,122 @@
+package mockentra
+
+import (
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// GraphAudience is Microsoft Graph's application ID, the audience of tokens for Graph.
+const GraphAudience = "00000003-0000-0000-c000-000000000000"
+
+// AccessToken describes an access token for the mock to mint, shaped like Entra's.
+type AccessToken struct {
+	// User is the signed-in user of a delegated token; for an application token (client
+	// credentials) leave it zero and set App.
+	User User
+	// App is the object id of the calling application's service principal, for an
+	// application token (sub and oid are both that id).
+	App string
+	// TenantID is the tenant of an application token (a user's is User.TenantID).
+	TenantID string
+	// ClientID is the client the token was issued to (azp, appid).
+	ClientID string
+	// Audience is aud; Scopes go in scp (delegated), Roles in roles.
+	Audience      string
+	Scopes, Roles []string
+	// Version is 1 (issuer https://sts.windows.net/{tid}/) or 2 (the default: issuer
+	// IssuerBase/{tid}/v2.0).
+	Version    int
+	IssuerBase string
+	// Lifetime defaults to the mock's token lifetime; Expired mints one that expired.
+	Lifetime time.Duration
+	Expired  bool
+	// GraphNonce adds the nonce header Microsoft Graph's tokens carry.
+	GraphNonce bool
+	// Header adds header parameters (such as crit); UnknownKey signs with a key the mock
+	// never published, under a kid it never published.
+	Header     map[string]any
+	UnknownKey bool
+}
+
+// MintAccessToken signs an access token with the mock's signing key, as Entra would issue
+// it to a client: for tests of APIs that accept bearer tokens.
+func (s *Server) MintAccessToken(a AccessToken) (string, error) {
+	s.mu.Lock()
+	key := s.keys[0]
+	s.mu.Unlock()
+	now := s.opts.Now()
+	lifetime := a.Lifetime
+	if lifetime == 0 {
+		lifetime = s.opts.TokenLifetime
+	}
+	tid, sub, oid := a.User.TenantID, pairwiseSubject(a.User.ObjectID, a.Audience), a.User.ObjectID
+	if a.App != "" {
+		tid, sub, oid = a.TenantID, a.App, a.App
+	}
+	claims := jwt.MapClaims{
+		"aud": a.Audience, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(lifetime).Unix(),
+		"tid": tid, "sub": sub, "oid": oid, "uti": randomToken()[:22], "aio": randomToken()[:20],
+	}
+	if a.Expired {
+		claims["iat"], claims["nbf"], claims["exp"] = now.Add(-2*time.Hour).Unix(), now.Add(-2*time.Hour).Unix(), now.Add(-time.Hour).Unix()
+	}
+	if a.Version == 1 {
+		claims["iss"], claims["ver"], claims["appid"] = "https://sts.windows.net/"+tid+"/", "1.0", a.ClientID
+		if a.App == "" {
+			claims["upn"], claims["unique_name"], claims["name"] = a.User.Username, a.User.Username, a.User.Name
+		}
+	} else {
+		claims["iss"], claims["ver"], claims["azp"] = a.IssuerBase+"/"+tid+"/v2.0", "2.0", a.ClientID
+		if a.App == "" {
+			claims["preferred_username"], claims["name"] = a.User.Username, a.User.Name
+		}
+	}
+	if len(a.Scopes) > 0 {
+		claims["scp"] = strings.Join(a.Scopes, " ")
+	}
+	roles := a.Roles
+	if roles == nil && a.App == "" {
+		roles = a.User.Roles
+	}
+	if len(roles) > 0 {
+		claims["roles"] = roles
+	}
+	if a.App == "" && len(a.User.Groups) > 0 {
+		claims["groups"] = a.User.Groups
+	}
+	token := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	token.Header["kid"] = key.kid
+	if a.GraphNonce {
+		token.Header["nonce"] = randomToken()[:43]
+	}
+	for k, v := range a.Header {
+		token.Header[k] = v
+	}
+	signer := key.priv
+	if a.UnknownKey {
+		signer, token.Header["kid"] = s.rogueKey().priv, randomToken()[:27]
+	}
+	return token.SignedString(signer)
+}
+
+// accessTokenFor is the access token of a token answer: for the one resource among the
+// requested scopes (a scope that is a URI, such as api://{client}/access_as_user), or for
+// Microsoft Graph (User.Read) when the scopes name none, as Entra issues them.
+func (s *Server) accessTokenFor(g *grant, clientID string) (string, error) {
+	a := AccessToken{User: g.user, ClientID: clientID, IssuerBase: g.issuerBase, Version: s.opts.AccessTokenVersion}
+	for _, scope := range strings.Fields(g.scope) {
+		if i := strings.LastIndex(scope, "/"); i > 0 {
+			a.Audience = scope[:i]
+			a.Scopes = append(a.Scopes, scope[i+1:])
+		}
+	}
+	switch {
+	case a.Audience == "":
+		a.Audience, a.Scopes, a.GraphNonce, a.Version = GraphAudience, []string{"openid", "profile", "email", "User.Read"}, true, 1
+	case a.Version != 1 && strings.HasPrefix(a.Audience, "api://"):
+		a.Audience = strings.TrimPrefix(a.Audience, "api://") // v2 tokens name the API by its client id
+	}
+	return s.MintAccessToken(a)
+}
