@@ -18,7 +18,7 @@ func (s *stream) bearer(mayRefetch bool) types.Action {
 	p, f := s.plugin, s.plugin.flow
 	if id, ok := f.CachedBearer(s.req.Bearer); ok {
 		p.metrics.bearerCacheHits.Increment(1)
-		return s.letThrough(flow.BearerHeaders(id))
+		return s.bearerThrough(id)
 	}
 	s.paused = true
 	p.idp.await(func(md *metadata, err error) {
@@ -58,7 +58,15 @@ func (s *stream) verifyBearer(md *metadata, mayRefetch bool) {
 		return
 	}
 	p.metrics.bearerVerified.Increment(1)
-	s.letThrough(flow.BearerHeaders(f.RememberBearer(s.req.Bearer, claims)))
+	s.bearerThrough(f.RememberBearer(s.req.Bearer, claims))
+}
+
+// bearerThrough applies the access rules to the token's identity, then lets it through.
+func (s *stream) bearerThrough(id *flow.BearerIdentity) types.Action {
+	if !s.authorized(id.User.Groups, id.User.Roles, id.Scopes, true) {
+		return types.ActionPause
+	}
+	return s.letThrough(flow.BearerHeaders(id))
 }
 
 func (s *stream) refuseBearer(err error) {

@@ -98,7 +98,7 @@ func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 // metrics are counters Envoy exports with its stats (prefixed by Envoy).
 type metrics struct {
 	signInsStarted, signInsCompleted, signInsFailed, userSyncFailures proxywasm.MetricCounter
-	bearerVerified, bearerCacheHits, bearerRefused                    proxywasm.MetricCounter
+	bearerVerified, bearerCacheHits, bearerRefused, forbidden         proxywasm.MetricCounter
 }
 
 func defineMetrics() metrics {
@@ -110,6 +110,7 @@ func defineMetrics() metrics {
 		bearerVerified:   proxywasm.DefineCounterMetric("entra_auth_bearer_verified"),
 		bearerCacheHits:  proxywasm.DefineCounterMetric("entra_auth_bearer_cache_hits"),
 		bearerRefused:    proxywasm.DefineCounterMetric("entra_auth_bearer_refused"),
+		forbidden:        proxywasm.DefineCounterMetric("entra_auth_forbidden"),
 	}
 }
 

@@ -129,7 +129,23 @@ func (s *stream) pass() types.Action {
 // signedIn lets a signed-in request through with the identity headers, now or, when the
 // request was paused (for a refresh), by resuming it.
 func (s *stream) signedIn(sess *session.Session) types.Action {
+	if !s.authorized(sess.Groups, sess.Roles, nil, false) {
+		return types.ActionPause
+	}
 	return s.letThrough(flow.IdentityHeaders(sess))
+}
+
+// authorized applies the access rules, answering 403 (naming what was required) when the
+// user or token does not meet them.
+func (s *stream) authorized(groups, roles, scopes []string, bearer bool) bool {
+	d := s.plugin.flow.Authorize(s.req, groups, roles, scopes, bearer)
+	if d == nil {
+		return true
+	}
+	proxywasm.LogInfof("entra-auth: request %s: forbidden: lacks one of the %s %v (rule %q)", s.requestID, d.Kind, d.Want, d.Rule)
+	s.plugin.metrics.forbidden.Increment(1)
+	s.respond(s.plugin.flow.Forbidden(s.req, d, bearer, s.requestID))
+	return false
 }
 
 // letThrough sets the identity headers and lets the request go upstream.

@@ -58,6 +58,8 @@ type Config struct {
 	UserSync *UserSyncConfig
 	// APIAudiences, when set, accept bearer access tokens issued to these audiences.
 	APIAudiences []string
+	// Access are the authorization rules (allowed_groups, allowed_roles, rules).
+	Access AccessRules
 }
 
 // Defaults of the optional keys.
@@ -85,7 +87,7 @@ var knownKeys = []string{
 	"idp_cluster", "idp_timeout", "cookie_secret", "cookie_secret_env", "cookie_name", "cookie_domain",
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
-	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences",
+	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences", "allowed_groups", "allowed_roles", "rules",
 }
 
 // configParser collects every problem, so that one start-up log names them all.
@@ -336,6 +338,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	c.RefreshBefore = p.duration("refresh_before", 5*time.Minute, 0, 24*time.Hour)
 	c.UserSync = p.parseUserSync()
 	c.APIAudiences = p.strings("api_audiences", false)
+	c.Access = p.parseAccessRules()
 
 	if len(p.problems) > 0 {
 		return nil, errors.Join(p.problems...)
