@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -211,4 +212,34 @@ func (s *stream) refreshed(old, renewed *session.Session, err error) {
 	default:
 		s.fail("session refresh", err)
 	}
+}
+
+// onBehalfOf gets a token for the downstream API (obo_scopes) with the session's access
+// token while the request waits, then lets the request through with it. Several requests
+// of one session may each ask; the token endpoint answers each, and the last is kept.
+func (s *stream) onBehalfOf(sess *session.Session, headers [][2]string) types.Action {
+	s.paused = true
+	p, f := s.plugin, s.plugin.flow
+	p.idp.await(func(md *metadata, err error) {
+		if err == nil {
+			err = p.idp.call(f.OBORequest(md.disc, sess), func(status int, body []byte) {
+				if !s.resume() {
+					return
+				}
+				tokens, err := flow.ParseRefreshResponse(status, body)
+				if err != nil {
+					s.fail("on-behalf-of token", fmt.Errorf("%w: %w", flow.ErrDownstreamToken, err))
+					return
+				}
+				s.letThrough(append(headers, f.RememberOBO(sess, tokens)))
+			})
+		}
+		if err != nil && s.resume() {
+			s.fail("on-behalf-of token", fmt.Errorf("%w: %w", flow.ErrDownstreamToken, err))
+		}
+	})
+	if s.passed {
+		return types.ActionContinue
+	}
+	return types.ActionPause
 }

@@ -132,7 +132,19 @@ func (s *stream) signedIn(sess *session.Session) types.Action {
 	if !s.authorized(sess.Groups, sess.Roles, nil, false) {
 		return types.ActionPause
 	}
-	return s.letThrough(flow.IdentityHeaders(sess))
+	f := s.plugin.flow
+	headers := flow.IdentityHeaders(sess)
+	if h, ok := f.ForwardedAccessToken(sess); ok {
+		headers = append(headers, h)
+	}
+	if f.OBONeeded() {
+		h, ok := f.CachedOBO(sess)
+		if !ok {
+			return s.onBehalfOf(sess, headers)
+		}
+		headers = append(headers, h)
+	}
+	return s.letThrough(headers)
 }
 
 // authorized applies the access rules, answering 403 (naming what was required) when the
@@ -148,11 +160,17 @@ func (s *stream) authorized(groups, roles, scopes []string, bearer bool) bool {
 	return false
 }
 
-// letThrough sets the identity headers and lets the request go upstream.
+// letThrough sets the identity headers and lets the request go upstream. The
+// x-auth-request-* headers were removed from the request already and are added; any
+// other (a forwarded access token in authorization, say) replaces what the client sent.
 func (s *stream) letThrough(identity [][2]string) types.Action {
 	// One call per header: cheaper inside the VM than serializing every header anew.
 	for _, h := range identity {
-		if err := proxywasm.AddHttpRequestHeader(h[0], h[1]); err != nil {
+		set := proxywasm.AddHttpRequestHeader
+		if !flow.IsIdentityHeader(h[0]) {
+			set = proxywasm.ReplaceHttpRequestHeader
+		}
+		if err := set(h[0], h[1]); err != nil {
 			proxywasm.LogErrorf("entra-auth: request %s: cannot set %s: %v", s.requestID, h[0], err)
 			return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot set the identity headers\n")})
 		}

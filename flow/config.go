@@ -60,6 +60,12 @@ type Config struct {
 	APIAudiences []string
 	// Access are the authorization rules (allowed_groups, allowed_roles, rules).
 	Access AccessRules
+	// ForwardAccessToken names the header that carries the session's access token to the
+	// upstream ("" for none); OBOScopes, when set, get a token for a downstream API on the
+	// user's behalf, carried in OBOHeader.
+	ForwardAccessToken string
+	OBOScopes          []string
+	OBOHeader          string
 }
 
 // Defaults of the optional keys.
@@ -88,6 +94,7 @@ var knownKeys = []string{
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
 	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences", "allowed_groups", "allowed_roles", "rules",
+	"forward_access_token", "obo_scopes", "obo_header",
 }
 
 // configParser collects every problem, so that one start-up log names them all.
@@ -339,6 +346,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	c.UserSync = p.parseUserSync()
 	c.APIAudiences = p.strings("api_audiences", false)
 	c.Access = p.parseAccessRules()
+	p.parseDownstream(c)
 
 	if len(p.problems) > 0 {
 		return nil, errors.Join(p.problems...)

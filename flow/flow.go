@@ -42,6 +42,8 @@ type Flow struct {
 	opened map[string]openedSession
 	// verified caches bearer tokens already verified, by SHA-256, until they expire.
 	verified map[[32]byte]verifiedToken
+	// obo keeps the downstream tokens got for sessions, by session id.
+	obo map[string]oboToken
 }
 
 type openedSession struct {
@@ -71,6 +73,7 @@ func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
 		now:      now,
 		opened:   map[string]openedSession{},
 		verified: map[[32]byte]verifiedToken{},
+		obo:      map[string]oboToken{},
 	}, nil
 }
 

@@ -720,6 +720,7 @@ func TestExplain(t *testing.T) {
 		{fmt.Errorf("%w: 403", ErrUserRefused), 403, "user_refused"},
 		{fmt.Errorf("%w: check", ErrUserSyncSecret), 403, "user_sync_misconfigured"},
 		{fmt.Errorf("%w: 503", ErrUserSyncUnavailable), 503, "user_directory_unavailable"},
+		{fmt.Errorf("%w: %w", ErrDownstreamToken, &OAuthError{Kind: ErrTokenEndpoint, Code: "invalid_grant"}), 502, "downstream_token_unavailable"},
 		{errors.New("surprise"), 500, "internal_error"},
 	} {
 		if p := f.Explain(tc.err); p.Status != tc.status || p.Code != tc.code {

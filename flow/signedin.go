@@ -275,6 +275,8 @@ type Problem struct {
 func (f *Flow) Explain(err error) Problem {
 	var oauth *OAuthError
 	switch {
+	case errors.Is(err, ErrDownstreamToken):
+		return Problem{502, "downstream_token_unavailable", "A token for a service this application uses could not be obtained on your behalf (has an administrator granted consent?). Please try again later."}
 	case errors.As(err, &oauth) && errors.Is(err, ErrSignInRefused):
 		msg := "Entra ID did not sign you in"
 		if oauth.Code == "access_denied" {

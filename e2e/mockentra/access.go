@@ -1,6 +1,8 @@
 package mockentra
 
 import (
+	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -119,4 +121,63 @@ func (s *Server) accessTokenFor(g *grant, clientID string) (string, error) {
 		a.Audience = strings.TrimPrefix(a.Audience, "api://") // v2 tokens name the API by its client id
 	}
 	return s.MintAccessToken(a)
+}
+
+// onBehalfOf serves the on-behalf-of grant: the assertion must be an access token the mock
+// issued to this client (aud its client id or api://{client id}), unexpired; the answer is
+// a token for the requested resource for the same user.
+func (s *Server) onBehalfOf(w http.ResponseWriter, r *http.Request, c Client) {
+	if r.PostForm.Get("requested_token_use") != "on_behalf_of" {
+		entraError(w, 400, "invalid_request", 90014, "The request must have requested_token_use=on_behalf_of.")
+		return
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(r.PostForm.Get("assertion"), claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, k := range s.keys {
+			if k.kid == kid {
+				return &k.priv.PublicKey, nil
+			}
+		}
+		return nil, errors.New("unknown kid")
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(c.ID, "api://"+c.ID), jwt.WithExpirationRequired())
+	if err != nil {
+		entraError(w, 400, "invalid_grant", 50013, "Assertion failed signature validation, or is expired, or is not for this application: "+err.Error())
+		return
+	}
+	oid, _ := claims["oid"].(string)
+	var user User
+	for _, u := range s.Users() {
+		if u.ObjectID == oid {
+			user = u
+		}
+	}
+	if user.ObjectID == "" {
+		entraError(w, 400, "invalid_grant", 50034, "The user account does not exist in the directory.")
+		return
+	}
+	a := AccessToken{User: user, ClientID: c.ID, IssuerBase: base(r), Version: 2}
+	for _, scope := range strings.Fields(r.PostForm.Get("scope")) {
+		if i := strings.LastIndex(scope, "/"); i > 0 {
+			a.Audience = scope[:i]
+			a.Scopes = append(a.Scopes, scope[i+1:])
+		}
+	}
+	if a.Audience == "" {
+		entraError(w, 400, "invalid_scope", 70011, "The scope must name a resource, such as https://graph.microsoft.com/User.Read.")
+		return
+	}
+	if a.Audience == "https://graph.microsoft.com" {
+		a.Audience, a.GraphNonce, a.Version = GraphAudience, true, 1
+	}
+	token, err := s.MintAccessToken(a)
+	if err != nil {
+		entraError(w, 500, "server_error", 50000, err.Error())
+		return
+	}
+	s.OBORequests.Add(1)
+	writeJSON(w, 200, map[string]any{"token_type": "Bearer", "scope": r.PostForm.Get("scope"), "access_token": token,
+		"expires_in": int(s.opts.TokenLifetime / time.Second), "ext_expires_in": int(s.opts.TokenLifetime / time.Second)})
 }

@@ -291,6 +291,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		// The refreshed ID token repeats the sign-in's nonce, as Entra's do.
 		g = &grant{user: s.current(g.user), clientID: g.clientID, scope: g.scope, nonce: g.nonce, issuerBase: g.issuerBase, sessionID: g.sessionID, authenticated: g.authenticated}
 		s.RefreshRequests.Add(1)
+	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
+		s.onBehalfOf(w, r, c)
+		return
 	default:
 		entraError(w, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
 		return

@@ -94,8 +94,9 @@ type Server struct {
 
 	// Counters, for tests of caching and rate limits.
 	DiscoveryRequests, KeysRequests, TokenRequests atomic.Int64
-	// RefreshRequests counts refresh_token grants the mock honoured.
-	RefreshRequests atomic.Int64
+	// RefreshRequests and OBORequests count the refresh_token and on-behalf-of grants
+	// the mock honoured.
+	RefreshRequests, OBORequests atomic.Int64
 }
 
 // Logout records an end-session request.

@@ -1,0 +1,107 @@
+package flow
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/entra-auth/entra-auth/session"
+)
+
+// Tokens for the upstream: the user's own access token (forward_access_token) and one
+// for a downstream API got on the user's behalf (obo_scopes, the OAuth 2.0 on-behalf-of
+// flow, as Microsoft.Identity.Web and django-entra-auth's token middleware do).
+
+// ErrDownstreamToken: no token could be got for the downstream API (obo_scopes).
+var ErrDownstreamToken = errors.New("flow: no token for the downstream API")
+
+// DefaultOBOHeader carries the on-behalf-of token to the upstream; its x-auth-request-
+// prefix means a client's copy is always removed first.
+const DefaultOBOHeader = "x-auth-request-obo-token"
+
+// maxOBOTokens bounds the on-behalf-of tokens a VM keeps.
+const maxOBOTokens = 10000
+
+// oboToken is a downstream token got for a session.
+type oboToken struct {
+	token   string
+	expires time.Time
+	// accessToken is the session's access token it was got with: a renewed session is a
+	// new user assertion, and gets a new token.
+	accessToken string
+}
+
+// parseDownstream reads forward_access_token, obo_scopes and obo_header.
+func (p *configParser) parseDownstream(c *Config) {
+	c.ForwardAccessToken = strings.ToLower(p.string("forward_access_token", ""))
+	if c.ForwardAccessToken != "" && !isHeaderName(c.ForwardAccessToken) {
+		p.fail("forward_access_token", "must be a header name, such as x-auth-request-access-token or authorization")
+	}
+	c.OBOScopes = p.strings("obo_scopes", true)
+	c.OBOHeader = strings.ToLower(p.string("obo_header", DefaultOBOHeader))
+	if !isHeaderName(c.OBOHeader) {
+		p.fail("obo_header", "must be a header name")
+	}
+	if len(c.OBOScopes) > 0 && c.OBOHeader == c.ForwardAccessToken {
+		p.fail("obo_header", "is the header forward_access_token uses; choose another")
+	}
+}
+
+func isHeaderName(s string) bool {
+	return s != "" && !strings.HasPrefix(s, ":") && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-_") == ""
+}
+
+// ForwardedAccessToken is the header that gives the upstream the session's access token
+// (forward_access_token), unless it is off, absent or expired.
+func (f *Flow) ForwardedAccessToken(s *session.Session) ([2]string, bool) {
+	name := f.cfg.ForwardAccessToken
+	if name == "" || s.AccessToken == "" || f.AccessExpired(s) {
+		return [2]string{}, false
+	}
+	value := s.AccessToken
+	if name == "authorization" {
+		value = "Bearer " + value
+	}
+	return [2]string{name, value}, true
+}
+
+// OBONeeded reports whether requests get a downstream token (obo_scopes).
+func (f *Flow) OBONeeded() bool { return len(f.cfg.OBOScopes) > 0 }
+
+// CachedOBO returns the downstream token header for the session while its token is good
+// for longer than refresh_before, and was got with the session's current access token.
+func (f *Flow) CachedOBO(s *session.Session) ([2]string, bool) {
+	got, ok := f.obo[s.ID]
+	if !ok || got.accessToken != s.AccessToken || !f.now().Before(got.expires.Add(-f.cfg.RefreshBefore)) {
+		return [2]string{}, false
+	}
+	return [2]string{f.cfg.OBOHeader, got.token}, true
+}
+
+// OBORequest is the on-behalf-of grant: the session's access token (issued to this
+// application) exchanged for a token for obo_scopes.
+func (f *Flow) OBORequest(d *Discovery, s *session.Session) *HTTPRequest {
+	form := url.Values{}
+	form.Set("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+	form.Set("requested_token_use", "on_behalf_of")
+	form.Set("assertion", s.AccessToken)
+	form.Set("scope", strings.Join(f.cfg.OBOScopes, " "))
+	form.Set("client_id", f.cfg.ClientID)
+	return f.tokenRequest(d, form)
+}
+
+// RememberOBO keeps the downstream token got for the session and returns its header.
+func (f *Flow) RememberOBO(s *session.Session, t *Tokens) [2]string {
+	if len(f.obo) >= maxOBOTokens {
+		now := f.now()
+		for id, got := range f.obo {
+			if !now.Before(got.expires) || len(f.obo) >= maxOBOTokens {
+				delete(f.obo, id)
+			}
+		}
+	}
+	expires := f.now().Add(t.ExpiresIn)
+	f.obo[s.ID] = oboToken{token: t.AccessToken, expires: expires, accessToken: s.AccessToken}
+	return [2]string{f.cfg.OBOHeader, t.AccessToken}
+}
