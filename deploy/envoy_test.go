@@ -138,6 +138,9 @@ func checkEnvoyFile(yamlText []byte) error {
 		clusters[c.GetName()] = true
 	}
 	named := map[string]string{"idp_cluster": cfg.IDPCluster}
+	if cfg.GraphCluster != "" {
+		named["graph_cluster"] = cfg.GraphCluster
+	}
 	if cfg.UserSync != nil {
 		named["user_sync.cluster"] = cfg.UserSync.Cluster
 	}
@@ -149,7 +152,13 @@ func checkEnvoyFile(yamlText []byte) error {
 			return fmt.Errorf("%s names cluster %q, which the bootstrap does not define", key, name)
 		}
 	}
-	return checkTLSCluster(b, cfg.IDPCluster, "login.microsoftonline.com")
+	if err := checkTLSCluster(b, cfg.IDPCluster, "login.microsoftonline.com"); err != nil {
+		return err
+	}
+	if cfg.GraphCluster != "" {
+		return checkTLSCluster(b, cfg.GraphCluster, "graph.microsoft.com")
+	}
+	return nil
 }
 
 // checkTLSCluster checks that cluster reaches host over TLS with SNI and a verified

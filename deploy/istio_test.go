@@ -171,6 +171,9 @@ func checkIstio(files map[string][]byte) error {
 
 	// Clusters.
 	clusters := map[string]string{"idp_cluster": cfg.IDPCluster}
+	if cfg.GraphCluster != "" {
+		clusters["graph_cluster"] = cfg.GraphCluster
+	}
 	if cfg.UserSync != nil {
 		clusters["user_sync.cluster"] = cfg.UserSync.Cluster
 	}

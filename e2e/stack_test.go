@@ -46,9 +46,13 @@ type stackOptions struct {
 	faults      mockentra.Faults
 	concurrency int
 	logLevel    string
-	// clusters and env are more clusters the filter may call, and VM variables.
+	// clusters and env are more clusters the filter may call (mockCluster for the mock,
+	// which also serves Microsoft Graph), and VM variables.
 	clusters, env map[string]string
 }
+
+// mockCluster, as a cluster's address, is the stack's mock Entra ID.
+const mockCluster = "(mock)"
 
 // tlsFiles are a self-signed certificate for 127.0.0.1, made once per test binary.
 var tlsFiles struct {
@@ -132,6 +136,9 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		"-env", "ENTRA_CLIENT_SECRET=" + mockentra.DemoClientSecret, "-concurrency", strconv.Itoa(concurrency),
 		"-tls-cert", tlsFiles.cert, "-tls-key", tlsFiles.key}
 	for name, u := range o.clusters {
+		if u == mockCluster {
+			u = mockSrv.URL
+		}
 		args = append(args, "-cluster", name+"="+u)
 	}
 	for k, v := range o.env {

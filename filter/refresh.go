@@ -126,11 +126,24 @@ func (p *plugin) startRefresh(sess *session.Session, requestID string) {
 				}
 			}
 			renewed, err := f.Refreshed(sess, tokens, claims)
-			if err != nil || claims == nil || f.Config().UserSync == nil {
+			if err != nil || claims == nil {
 				p.finishRefresh(sess, renewed, err)
 				return
 			}
-			p.resyncIfChanged(sess, renewed, claims, requestID)
+			if !flow.GroupsOverage(claims) {
+				p.resyncIfChanged(sess, renewed, claims, nil, requestID)
+				return
+			}
+			// Too many groups for the token: read them from Graph again; if Graph fails,
+			// keep the ones the session had rather than none.
+			p.callGraphGroups(renewed.AccessToken, requestID, func(groups []string, err error) {
+				if err != nil {
+					proxywasm.LogWarnf("entra-auth: request %s: keeping the session's groups: %v", requestID, err)
+					groups = sess.Groups
+				}
+				renewed.Groups = groups
+				p.resyncIfChanged(sess, renewed, claims, groups, requestID)
+			})
 		})
 		if callErr != nil {
 			p.finishRefresh(sess, nil, callErr)
@@ -158,8 +171,12 @@ func (p *plugin) finishRefresh(old, renewed *session.Session, err error) {
 // would say differs from what the session was synced with: a rename or a group change
 // reaches the application without a new sign-in. A refusal ends the session; an
 // unavailable endpoint leaves the session as it was synced, to try at the next refresh.
-func (p *plugin) resyncIfChanged(old, renewed *session.Session, claims *jwks.Claims, requestID string) {
-	user := p.flow.SyncUser(claims)
+func (p *plugin) resyncIfChanged(old, renewed *session.Session, claims *jwks.Claims, graphGroups []string, requestID string) {
+	if p.flow.Config().UserSync == nil {
+		p.finishRefresh(old, renewed, nil)
+		return
+	}
+	user := p.flow.SyncUserWithGroups(claims, graphGroups)
 	fingerprint := user.Fingerprint()
 	if fingerprint == renewed.SyncFingerprint {
 		p.finishRefresh(old, renewed, nil)

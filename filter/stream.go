@@ -295,7 +295,6 @@ func (s *stream) callback() types.Action {
 // verify checks the ID token and completes the sign-in; an unknown kid gets one JWKS
 // refresh (within the rate limit) and one more try.
 func (s *stream) verify(cb *flow.Callback, tokens *flow.Tokens, md *metadata, mayRefresh bool) {
-	f := s.plugin.flow
 	claims, err := md.verifier.Verify(tokens.IDToken, md.keys, cb.SignIn.Nonce)
 	if errors.Is(err, jwks.ErrUnknownKey) && mayRefresh {
 		s.plugin.idp.refreshKeysAfter(md.fetchedAt, func(newer *metadata, err error) {
@@ -314,16 +313,40 @@ func (s *stream) verify(cb *flow.Callback, tokens *flow.Tokens, md *metadata, ma
 		s.fail("ID token validation", err)
 		return
 	}
+	if flow.GroupsOverage(claims) {
+		// Too many groups for the token: ask Microsoft Graph, and sign in only with them.
+		s.plugin.callGraphGroups(tokens.AccessToken, s.requestID, func(groups []string, err error) {
+			if !s.resume() {
+				return
+			}
+			if err != nil {
+				s.fail("group memberships", err)
+				return
+			}
+			s.signIn(cb, claims, tokens, groups)
+		})
+		return
+	}
+	s.signIn(cb, claims, tokens, nil)
+}
+
+// signIn makes the session for verified claims (with the groups read from Graph, when
+// the token left them out), syncs the user, and completes the sign-in.
+func (s *stream) signIn(cb *flow.Callback, claims *jwks.Claims, tokens *flow.Tokens, graphGroups []string) {
+	f := s.plugin.flow
 	sess, err := f.NewSession(claims, tokens, cb.SignIn.Nonce)
 	if err != nil {
 		s.fail("session", err)
 		return
 	}
+	if graphGroups != nil {
+		sess.Groups = graphGroups
+	}
 	if f.Config().UserSync == nil {
 		s.complete(cb, sess)
 		return
 	}
-	user := f.SyncUser(claims)
+	user := f.SyncUserWithGroups(claims, graphGroups)
 	s.syncUser(user, func(userID string, err error) {
 		switch {
 		case err == nil:
@@ -338,6 +361,24 @@ func (s *stream) verify(cb *flow.Callback, tokens *flow.Tokens, md *metadata, ma
 			s.fail("user sync", err)
 		}
 	})
+}
+
+// callGraphGroups reads the user's group memberships from Microsoft Graph with the
+// user's access token, through graph_cluster, and calls done with them or why not.
+func (p *plugin) callGraphGroups(accessToken, requestID string, done func([]string, error)) {
+	f := p.flow
+	req, err := f.GraphGroupsRequest(accessToken)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	err = dispatch(f.Config().GraphCluster, f.Config().IDPTimeout, req, func(status int, body []byte) {
+		done(flow.ParseGraphGroups(status, body))
+	})
+	if err != nil {
+		proxywasm.LogErrorf("entra-auth: request %s: %v (graph_cluster)", requestID, err)
+		done(nil, fmt.Errorf("%w: %v", flow.ErrGroupsUnavailable, err))
+	}
 }
 
 // syncUser sends the user to the application's user-sync endpoint while the stream

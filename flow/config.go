@@ -66,6 +66,9 @@ type Config struct {
 	ForwardAccessToken string
 	OBOScopes          []string
 	OBOHeader          string
+	// GraphCluster reaches GraphURL (Microsoft Graph), asked for the groups of a user whose
+	// token left them out (groups overage).
+	GraphCluster, GraphURL string
 }
 
 // Defaults of the optional keys.
@@ -94,7 +97,7 @@ var knownKeys = []string{
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
 	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences", "allowed_groups", "allowed_roles", "rules",
-	"forward_access_token", "obo_scopes", "obo_header",
+	"forward_access_token", "obo_scopes", "obo_header", "graph_cluster", "graph_url",
 }
 
 // configParser collects every problem, so that one start-up log names them all.
@@ -347,6 +350,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	c.APIAudiences = p.strings("api_audiences", false)
 	c.Access = p.parseAccessRules()
 	p.parseDownstream(c)
+	p.parseGraph(c)
 
 	if len(p.problems) > 0 {
 		return nil, errors.Join(p.problems...)

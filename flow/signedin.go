@@ -275,6 +275,8 @@ type Problem struct {
 func (f *Flow) Explain(err error) Problem {
 	var oauth *OAuthError
 	switch {
+	case errors.Is(err, ErrGroupsUnavailable):
+		return Problem{503, "groups_unavailable", "You are in more groups than a sign-in can carry, and your group memberships could not be read from Microsoft Graph. Please try again later, or ask the application's administrator."}
 	case errors.Is(err, ErrDownstreamToken):
 		return Problem{502, "downstream_token_unavailable", "A token for a service this application uses could not be obtained on your behalf (has an administrator granted consent?). Please try again later."}
 	case errors.As(err, &oauth) && errors.Is(err, ErrSignInRefused):

@@ -225,7 +225,11 @@ func topLevel(c *jwks.Claims, names ...string) map[string]gjson.Result {
 }
 
 // SyncUser maps verified claims onto the user-sync body.
-func (f *Flow) SyncUser(c *jwks.Claims) *SyncUser {
+func (f *Flow) SyncUser(c *jwks.Claims) *SyncUser { return f.SyncUserWithGroups(c, nil) }
+
+// SyncUserWithGroups is SyncUser with the groups read from Microsoft Graph when the token
+// left them out (nil: the token's).
+func (f *Flow) SyncUserWithGroups(c *jwks.Claims, graphGroups []string) *SyncUser {
 	cfg := f.cfg.UserSync
 	claim := topLevel(c, "tid", "oid", "sub", "iss", "upn", "email", "roles", cfg.GroupsClaim,
 		cfg.Claims["username"], cfg.Claims["email"], cfg.Claims["name"], cfg.Claims["given_name"], cfg.Claims["family_name"])
@@ -240,6 +244,9 @@ func (f *Flow) SyncUser(c *jwks.Claims) *SyncUser {
 		Roles:      texts(claim["roles"]),
 		Flags:      map[string]bool{},
 		Claims:     json.RawMessage(c.JSON()),
+	}
+	if graphGroups != nil {
+		u.Groups = graphGroups
 	}
 	if u.Username == "" && cfg.Claims["username"] == syncFields["username"] {
 		u.Username = firstNonEmpty(text(claim["upn"]), text(claim["email"]))

@@ -85,8 +85,8 @@ func (s *Server) MintAccessToken(a AccessToken) (string, error) {
 	if len(roles) > 0 {
 		claims["roles"] = roles
 	}
-	if a.App == "" && len(a.User.Groups) > 0 {
-		claims["groups"] = a.User.Groups
+	if a.App == "" {
+		s.addGroups(claims, a.User)
 	}
 	token := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	token.Header["kid"] = key.kid
@@ -180,4 +180,53 @@ func (s *Server) onBehalfOf(w http.ResponseWriter, r *http.Request, c Client) {
 	s.OBORequests.Add(1)
 	writeJSON(w, 200, map[string]any{"token_type": "Bearer", "scope": r.PostForm.Get("scope"), "access_token": token,
 		"expires_in": int(s.opts.TokenLifetime / time.Second), "ext_expires_in": int(s.opts.TokenLifetime / time.Second)})
+}
+
+// addGroups puts the user's groups in a token, or, past the groups limit, Entra's
+// overage claims instead: _claim_names and _claim_sources, whose endpoint (the old Azure
+// AD Graph, here on a host of the attacker's choosing) a relying party must not call.
+func (s *Server) addGroups(claims jwt.MapClaims, u User) {
+	switch {
+	case len(u.Groups) > s.opts.GroupsLimit:
+		claims["_claim_names"] = map[string]string{"groups": "src1"}
+		claims["_claim_sources"] = map[string]any{"src1": map[string]string{
+			"endpoint": "https://graph.windows.net.evil.example/" + u.TenantID + "/users/" + u.ObjectID + "/getMemberObjects"}}
+	case len(u.Groups) > 0:
+		claims["groups"] = u.Groups
+	}
+}
+
+// graphMemberObjects is Microsoft Graph's POST /v1.0/me/getMemberObjects: the signed-in
+// user's groups, for a Graph access token the mock issued.
+func (s *Server) graphMemberObjects(w http.ResponseWriter, r *http.Request) {
+	s.GraphRequests.Add(1)
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, k := range s.keys {
+			if k.kid == kid {
+				return &k.priv.PublicKey, nil
+			}
+		}
+		return nil, errors.New("unknown kid")
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(GraphAudience, "https://graph.microsoft.com"), jwt.WithExpirationRequired())
+	if !ok || err != nil {
+		writeJSON(w, 401, map[string]any{"error": map[string]string{"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}})
+		return
+	}
+	oid, _ := claims["oid"].(string)
+	for _, u := range s.Users() {
+		if u.ObjectID == oid {
+			groups := u.Groups
+			if groups == nil {
+				groups = []string{}
+			}
+			writeJSON(w, 200, map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)", "value": groups})
+			return
+		}
+	}
+	writeJSON(w, 404, map[string]any{"error": map[string]string{"code": "Request_ResourceNotFound"}})
 }

@@ -341,9 +341,7 @@ func (s *Server) idToken(g *grant, clientID string) (string, error) {
 	if g.nonce != "" {
 		claims["nonce"] = g.nonce
 	}
-	if len(g.user.Groups) > 0 {
-		claims["groups"] = g.user.Groups
-	}
+	s.addGroups(claims, g.user)
 	if len(g.user.Roles) > 0 {
 		claims["roles"] = g.user.Roles
 	}

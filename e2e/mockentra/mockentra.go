@@ -71,6 +71,9 @@ type Options struct {
 	// AccessTokenVersion is the version of access tokens for an API (1 or 2, the
 	// default), as the API's registration sets accessTokenAcceptedVersion.
 	AccessTokenVersion int
+	// GroupsLimit is how many groups a token carries before it leaves them out and
+	// points to Graph instead (groups overage); default 200, as Entra's JWTs.
+	GroupsLimit int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -97,6 +100,8 @@ type Server struct {
 	// RefreshRequests and OBORequests count the refresh_token and on-behalf-of grants
 	// the mock honoured.
 	RefreshRequests, OBORequests atomic.Int64
+	// GraphRequests counts Microsoft Graph calls (getMemberObjects).
+	GraphRequests atomic.Int64
 }
 
 // Logout records an end-session request.
@@ -129,6 +134,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.GroupsLimit == 0 {
+		opts.GroupsLimit = 200
 	}
 	opts.Users = slices.Clone(opts.Users) // UpdateUser changes the mock's copy
 	s := &Server{opts: opts, codes: map[string]*grant{}, refresh: map[string]*grant{}}
@@ -230,6 +238,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.fault("authorize", s.authorize))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.fault("token", s.token))
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.fault("logout", s.logout))
+	mux.HandleFunc("POST /v1.0/me/getMemberObjects", s.fault("graph", s.graphMemberObjects))
 	return mux
 }
 
