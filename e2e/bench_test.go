@@ -43,6 +43,9 @@ func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTrippe
 	if more != nil && more.tokenLifetime > 0 {
 		mockOpts.TokenLifetime = more.tokenLifetime
 	}
+	if more != nil && more.clientCertificate != nil {
+		mockOpts.Clients[0].Certificate = more.clientCertificate
+	}
 	m := mockentra.New(mockOpts)
 	mockSrv := httptest.NewServer(m.Handler())
 	tb.Cleanup(mockSrv.Close)
@@ -57,6 +60,7 @@ func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTrippe
 	var env map[string]string
 	if more != nil {
 		maps.Copy(settings, more.config)
+		maps.DeleteFunc(settings, func(_ string, v any) bool { return v == nil })
 		maps.Copy(clusters, more.clusters)
 		env = more.env
 	}
@@ -85,8 +89,10 @@ func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTrippe
 type moreConfig struct {
 	config        map[string]any
 	clusters, env map[string]string
-	// tokenLifetime, when set, is the mock's token lifetime.
-	tokenLifetime time.Duration
+	// tokenLifetime, when set, is the mock's token lifetime; clientCertificate (DER) is
+	// registered on the mock's client.
+	tokenLifetime     time.Duration
+	clientCertificate []byte
 }
 
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -249,11 +255,20 @@ func BenchmarkRequest(b *testing.B) {
 // call-out adds to a sign-in.
 func BenchmarkCallback(b *testing.B) {
 	for _, tc := range []struct {
-		name     string
-		userSync bool
-	}{{"no-user-sync", false}, {"user-sync", true}} {
+		name                string
+		userSync, assertion bool
+	}{{"no-user-sync", false, false}, {"user-sync", true, false}, {"client-assertion", false, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var more *moreConfig
+			if tc.assertion {
+				keyPEM, certPEM, der := clientCertificate(b)
+				more = &moreConfig{
+					config: map[string]any{"client_secret": nil,
+						"client_assertion": map[string]any{"private_key_env": "ENTRA_CLIENT_KEY", "certificate_env": "ENTRA_CLIENT_CERT"}},
+					env:               map[string]string{"ENTRA_CLIENT_KEY": keyPEM, "ENTRA_CLIENT_CERT": certPEM},
+					clientCertificate: der,
+				}
+			}
 			if tc.userSync {
 				program, err := usersyncProgram()
 				if err != nil {

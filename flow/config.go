@@ -25,8 +25,11 @@ type Config struct {
 	TenantID string
 	// ClientID is the application (client) ID; ClientSecret its secret.
 	ClientID, ClientSecret string
-	// ClientAuth is how the secret is sent: client_secret_post or client_secret_basic.
+	// ClientAuth is how the client authenticates: client_secret_post or
+	// client_secret_basic with the secret, or private_key_jwt with ClientAssertion.
 	ClientAuth string
+	// ClientAssertion, when set, replaces the secret (client_assertion).
+	ClientAssertion *ClientAssertion
 	// IDPCluster is the Envoy cluster that reaches Authority.
 	IDPCluster string
 	// IDPTimeout bounds each call to the identity provider.
@@ -92,7 +95,7 @@ func isMultiTenant(tenant string) bool {
 
 // knownKeys are the configuration keys; anything else is a mistake worth a clear error.
 var knownKeys = []string{
-	"authority", "tenant_id", "client_id", "client_secret", "client_secret_env", "client_auth",
+	"authority", "tenant_id", "client_id", "client_secret", "client_secret_env", "client_auth", "client_assertion",
 	"idp_cluster", "idp_timeout", "cookie_secret", "cookie_secret_env", "cookie_name", "cookie_domain",
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
@@ -258,10 +261,17 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	if c.ClientID != "" && !isGUID(c.ClientID) {
 		p.fail("client_id", "must be the Application (client) ID of the app registration, a GUID such as 6731de76-14a6-49ae-97bc-6eba6914391e")
 	}
-	c.ClientSecret, _ = p.secret("client_secret", true)
+	c.ClientAssertion = p.parseClientAssertion()
+	hasAssertion := p.root.Get("client_assertion").Exists()
+	c.ClientSecret, _ = p.secret("client_secret", !hasAssertion)
 	c.ClientAuth = p.string("client_auth", "client_secret_post")
-	if c.ClientAuth != "client_secret_post" && c.ClientAuth != "client_secret_basic" {
-		p.fail("client_auth", "must be client_secret_post or client_secret_basic")
+	switch {
+	case hasAssertion && (p.root.Get("client_secret").Exists() || p.root.Get("client_secret_env").Exists()):
+		p.fail("client_assertion", "give a client secret or a client assertion, not both")
+	case hasAssertion:
+		c.ClientAuth = "private_key_jwt"
+	case c.ClientAuth != "client_secret_post" && c.ClientAuth != "client_secret_basic":
+		p.fail("client_auth", "must be client_secret_post or client_secret_basic (for private_key_jwt, give client_assertion)")
 	}
 	c.IDPCluster = p.required("idp_cluster")
 	c.IDPTimeout = p.duration("idp_timeout", 5*time.Second, 100*time.Millisecond, time.Minute)

@@ -421,11 +421,16 @@ func (f *Flow) TokenRequest(d *Discovery, cb *Callback) *HTTPRequest {
 func (f *Flow) tokenRequest(d *Discovery, form url.Values) *HTTPRequest {
 	r, _ := requestTo("POST", d.TokenEndpoint) // validated by ParseDiscovery
 	r.Headers = append(r.Headers, [2]string{"content-type", "application/x-www-form-urlencoded"})
-	if f.cfg.ClientAuth == "client_secret_basic" {
+	switch {
+	case f.cfg.ClientAssertion != nil:
+		// Signing fails only without randomness; the token endpoint would then refuse
+		// the request as unauthenticated, and say so.
+		_ = f.setClientAssertion(form, d.TokenEndpoint)
+	case f.cfg.ClientAuth == "client_secret_basic":
 		// RFC 6749 section 2.3.1: form-urlencode both before Basic.
 		creds := url.QueryEscape(f.cfg.ClientID) + ":" + url.QueryEscape(f.cfg.ClientSecret)
 		r.Headers = append(r.Headers, [2]string{"authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(creds))})
-	} else {
+	default:
 		form.Set("client_secret", f.cfg.ClientSecret)
 	}
 	r.Body = []byte(form.Encode())

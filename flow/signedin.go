@@ -288,7 +288,7 @@ func (f *Flow) Explain(err error) Problem {
 	case errors.As(err, &oauth) && (oauth.Code == "invalid_grant"):
 		return Problem{400, "sign_in_expired", "The sign-in code was already used or has expired. Please sign in again."}
 	case errors.As(err, &oauth):
-		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request (" + oauth.Code + "); the proxy's client_id, client secret or redirect URI need checking."}
+		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request (" + oauth.Code + "); the proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking."}
 	case errors.Is(err, ErrStateMissing):
 		return Problem{400, "sign_in_state_missing", "This sign-in was not started in this browser, or it took too long. Please sign in again."}
 	case errors.Is(err, ErrStateExpired):

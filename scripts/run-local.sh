@@ -10,7 +10,8 @@
 # With the example configuration (authority http://127.0.0.1:9001) the mock Entra ID
 # stands in for Entra. Any other CONFIG signs in with the authority it names (Entra ID,
 # https://login.microsoftonline.com, when it names none): no mock is started, and the
-# client secret comes from ENTRA_CLIENT_SECRET in the environment.
+# client secret comes from ENTRA_CLIENT_SECRET in the environment (unless the configuration
+# uses client_assertion). Every ENTRA_* variable of the environment reaches the VM.
 set -euo pipefail
 listen=${LISTEN:-127.0.0.1:8080}
 app=${APP:-127.0.0.1:3000}
@@ -29,12 +30,14 @@ if [ "$authority" = "http://127.0.0.1:9001" ]; then
   authority="http://$idp"
 else
   authority=${authority:-https://login.microsoftonline.com}
-  if [ -z "${ENTRA_CLIENT_SECRET:-}" ]; then
+  if [ -z "${ENTRA_CLIENT_SECRET:-}" ] && ! grep -q '"client_assertion"' "$config_file"; then
     echo "run: $config_file signs in with $authority: set ENTRA_CLIENT_SECRET to the app registration's client secret (see README, \"Against real Entra ID\")" >&2
     exit 1
   fi
 fi
 idp_origin=$(printf '%s' "$authority" | sed -E 's#^(https?://[^/]+).*#\1#')
+graph=https://graph.microsoft.com
+$mock && graph=$idp_origin # the mock answers Microsoft Graph's calls too
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
@@ -88,10 +91,14 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -f "$config"' EXIT INT TERM
 sed "s#http://127.0.0.1:9001#http://$idp#" "$config_file" > "$config"
 cookie_secret=${ENTRA_COOKIE_SECRET:-$(head -c 32 /dev/urandom | base64)}
 client_secret=demo-secret-not-for-production
-$mock || client_secret=$ENTRA_CLIENT_SECRET
+$mock || client_secret=${ENTRA_CLIENT_SECRET:-}
 
 # The secrets reach the VM from the runner's environment, not its command line.
 export ENTRA_CLIENT_SECRET=$client_secret ENTRA_COOKIE_SECRET=$cookie_secret USER_SYNC_SECRET=$user_sync_secret
+vm_env=(-env USER_SYNC_SECRET)
+for name in $(compgen -e | grep '^ENTRA_'); do
+  vm_env+=(-env "$name")
+done
 
 echo "run: starting the filter on $listen (compiling the module takes a few seconds)"
 if $mock; then
@@ -101,5 +108,4 @@ else
 fi
 echo "run: the users synced so far are at http://$users/ ; Ctrl-C stops everything"
 "$bin/wasmhost" -wasm "$wasm" -config "$config" -listen "$listen" -upstream "http://$app" \
-  -cluster "entra=$idp_origin" -cluster "users=http://$users" -concurrency 2 \
-  -env ENTRA_CLIENT_SECRET -env ENTRA_COOKIE_SECRET -env USER_SYNC_SECRET
+  -cluster "entra=$idp_origin" -cluster "graph=$graph" -cluster "users=http://$users" -concurrency 2 "${vm_env[@]}"

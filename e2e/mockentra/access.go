@@ -1,6 +1,9 @@
 package mockentra
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
@@ -229,4 +232,46 @@ func (s *Server) graphMemberObjects(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, 404, map[string]any{"error": map[string]string{"code": "Request_ResourceNotFound"}})
+}
+
+// checkClientAssertion verifies a private_key_jwt client assertion as Entra does: signed
+// (RS256) by the key of a certificate registered on the client, named by x5t#S256; for
+// this token endpoint; issued by and about the client; unexpired, short-lived, and its
+// jti never seen before.
+func (s *Server) checkClientAssertion(r *http.Request, c Client) error {
+	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return errors.New("unsupported client_assertion_type")
+	}
+	if c.Certificate == nil {
+		return errors.New("no certificate is registered for this application")
+	}
+	cert, err := x509.ParseCertificate(c.Certificate)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(c.Certificate)
+	endpoint := base(r) + r.URL.Path
+	claims := jwt.MapClaims{}
+	tok, err := jwt.ParseWithClaims(r.PostForm.Get("client_assertion"), claims, func(t *jwt.Token) (any, error) {
+		if t.Header["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum[:]) {
+			return nil, errors.New("x5t#S256 names no registered certificate")
+		}
+		return cert.PublicKey, nil
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(endpoint), jwt.WithIssuer(c.ID), jwt.WithSubject(c.ID),
+		jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.opts.Now))
+	if err != nil || !tok.Valid {
+		return err
+	}
+	exp, _ := claims.GetExpirationTime()
+	if exp.Sub(s.opts.Now()) > 10*time.Minute {
+		return errors.New("the assertion is valid for too long")
+	}
+	jti, _ := claims["jti"].(string)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if jti == "" || s.jtis[jti] {
+		return errors.New("the assertion's jti is missing or was used before")
+	}
+	s.jtis[jti] = true
+	return nil
 }

@@ -242,7 +242,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		entraError(w, 400, "unauthorized_client", 700016, "Application with identifier '"+clientID+"' was not found in the directory.")
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
+	if r.PostForm.Get("client_assertion_type") != "" {
+		if err := s.checkClientAssertion(r, c); err != nil {
+			entraError(w, 401, "invalid_client", 700027, "Client assertion failed signature validation: "+err.Error())
+			return
+		}
+	} else if c.Secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
 		entraError(w, 401, "invalid_client", 7000215, "Invalid client secret provided.")
 		return
 	}

@@ -38,6 +38,9 @@ type User struct {
 // Client is a registered application.
 type Client struct {
 	ID, Secret string
+	// Certificate (DER) is a certificate registered as a credential: client assertions
+	// signed with its key are accepted.
+	Certificate []byte
 	// RedirectURIs are the registered callback URLs; empty accepts any.
 	RedirectURIs []string
 }
@@ -86,6 +89,7 @@ type Server struct {
 	keys    []*signingKey // keys[0] signs; all are published
 	faults  Faults
 	codes   map[string]*grant
+	jtis    map[string]bool // client assertion ids seen
 	refresh map[string]*grant
 	logouts []Logout
 
@@ -139,7 +143,7 @@ func New(opts Options) *Server {
 		opts.GroupsLimit = 200
 	}
 	opts.Users = slices.Clone(opts.Users) // UpdateUser changes the mock's copy
-	s := &Server{opts: opts, codes: map[string]*grant{}, refresh: map[string]*grant{}}
+	s := &Server{opts: opts, codes: map[string]*grant{}, refresh: map[string]*grant{}, jtis: map[string]bool{}}
 	s.keys = []*signingKey{newSigningKey()}
 	return s
 }
