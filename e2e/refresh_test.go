@@ -100,24 +100,7 @@ func TestConcurrentRequestsRefreshOnce(t *testing.T) {
 	b.signIn("/", "ada@contoso.example")
 	cookie := b.sessionCookie()
 	time.Sleep(2100 * time.Millisecond) // due; the renewed tokens will not be
-	var wg sync.WaitGroup
-	statuses := make(chan int, 12)
-	for range 12 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := s.browser()
-			c.setSession(cookie)
-			statuses <- c.get("/app").status
-		}()
-	}
-	wg.Wait()
-	close(statuses)
-	for st := range statuses {
-		if st != 200 {
-			t.Errorf("a request got %d", st)
-		}
-	}
+	requestAllAtOnce(t, s, cookie, 12)
 	if n := s.mock.RefreshRequests.Load(); n != 1 {
 		t.Fatalf("12 concurrent requests made %d refreshes, want 1", n)
 	}
@@ -199,24 +182,7 @@ func TestRefreshAcrossWorkers(t *testing.T) {
 	old := b.sessionCookie()
 	time.Sleep(2100 * time.Millisecond)
 
-	var wg sync.WaitGroup
-	statuses := make(chan int, 16)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := s.browser() // a connection of its own: the workers share them out
-			c.setSession(old)
-			statuses <- c.get("/app").status
-		}()
-	}
-	wg.Wait()
-	close(statuses)
-	for st := range statuses {
-		if st != 200 {
-			t.Errorf("a request got %d", st)
-		}
-	}
+	requestAllAtOnce(t, s, old, 16)
 	if n := s.mock.RefreshRequests.Load(); n != 1 {
 		t.Fatalf("16 requests on 2 workers made %d refreshes, want 1", n)
 	}
@@ -229,5 +195,29 @@ func TestRefreshAcrossWorkers(t *testing.T) {
 	}
 	if n := s.mock.RefreshRequests.Load(); n != 1 {
 		t.Fatalf("old cookies made %d refreshes in all, want 1", n)
+	}
+}
+
+// requestAllAtOnce sends n requests with the session cookie at once, each from a browser
+// (and connection) of its own, so that the workers share them out; each must get 200.
+func requestAllAtOnce(t *testing.T, s *stack, cookie string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	statuses := make(chan int, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := s.browser()
+			c.setSession(cookie)
+			statuses <- c.get("/app").status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		if st != 200 {
+			t.Errorf("a request got %d", st)
+		}
 	}
 }

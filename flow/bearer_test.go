@@ -39,7 +39,7 @@ func TestRouteBearer(t *testing.T) {
 
 func TestBearerCache(t *testing.T) {
 	f, clock := newFlow(t, `,"api_audiences":["api://app"]`)
-	c := claimsJSON(t, fmt.Sprintf(`{"oid":"o","tid":"t","sub":"s","unique_name":"ada@contoso.com","scp":"read write","roles":["Admin"],"exp":%d}`, testNow.Add(time.Hour).Unix()))
+	c := claimsOf(t, fmt.Sprintf(`{"oid":"o","tid":"t","sub":"s","unique_name":"ada@contoso.com","scp":"read write","roles":["Admin"],"exp":%d}`, testNow.Add(time.Hour).Unix()))
 	if _, ok := f.CachedBearer("tok"); ok {
 		t.Fatal("hit before any verification")
 	}

@@ -13,7 +13,7 @@ func TestGroupsOverage(t *testing.T) {
 		`{"hasgroups":true}`:                true,
 		`{"_claim_names":{"other":"src1"}}`: false,
 	} {
-		if got := GroupsOverage(claimsJSON(t, raw)); got != want {
+		if got := GroupsOverage(claimsOf(t, raw)); got != want {
 			t.Errorf("%s: %v", raw, got)
 		}
 	}

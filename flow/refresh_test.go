@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/entra-auth/entra-auth/jwks"
 	"github.com/entra-auth/entra-auth/session"
 )
 
@@ -90,15 +89,6 @@ func TestParseRefreshResponse(t *testing.T) {
 	}
 }
 
-func claimsJSON(t *testing.T, raw string) *jwks.Claims {
-	t.Helper()
-	c := &jwks.Claims{}
-	if err := c.UnmarshalJSON([]byte(raw)); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestRefreshed(t *testing.T) {
 	f, clock := newFlow(t, "")
 	clock.t = testNow.Add(50 * time.Minute)
@@ -106,7 +96,7 @@ func TestRefreshed(t *testing.T) {
 	same := `"iss":"iss","sub":"sub-1","oid":"oid-1","tid":"tid-1"`
 
 	s, err := f.Refreshed(old, &Tokens{AccessToken: "at-2", RefreshToken: "rt-2", ExpiresIn: time.Hour},
-		claimsJSON(t, `{`+same+`,"name":"Ada King","preferred_username":"ada@contoso.com","groups":["g3"]}`))
+		claimsOf(t, `{`+same+`,"name":"Ada King","preferred_username":"ada@contoso.com","groups":["g3"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +118,7 @@ func TestRefreshed(t *testing.T) {
 	for _, swap := range []string{`"iss":"other"`, `"sub":"sub-2"`, `"oid":"oid-2"`, `"tid":"tid-2"`} {
 		key := strings.SplitN(swap, ":", 2)[0]
 		raw := `{` + strings.Replace(same, key+`:`+map[string]string{`"iss"`: `"iss"`, `"sub"`: `"sub-1"`, `"oid"`: `"oid-1"`, `"tid"`: `"tid-1"`}[key], swap, 1) + `}`
-		if _, err := f.Refreshed(old, &Tokens{AccessToken: "x"}, claimsJSON(t, raw)); !errors.Is(err, ErrRefreshIdentity) {
+		if _, err := f.Refreshed(old, &Tokens{AccessToken: "x"}, claimsOf(t, raw)); !errors.Is(err, ErrRefreshIdentity) {
 			t.Errorf("%s: %v", raw, err)
 		}
 	}

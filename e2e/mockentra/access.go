@@ -135,17 +135,7 @@ func (s *Server) onBehalfOf(w http.ResponseWriter, r *http.Request, c Client) {
 		return
 	}
 	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(r.PostForm.Get("assertion"), claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, k := range s.keys {
-			if k.kid == kid {
-				return &k.priv.PublicKey, nil
-			}
-		}
-		return nil, errors.New("unknown kid")
-	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(c.ID, "api://"+c.ID), jwt.WithExpirationRequired())
+	_, err := jwt.ParseWithClaims(r.PostForm.Get("assertion"), claims, s.publishedKey, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(c.ID, "api://"+c.ID), jwt.WithExpirationRequired())
 	if err != nil {
 		entraError(w, 400, "invalid_grant", 50013, "Assertion failed signature validation, or is expired, or is not for this application: "+err.Error())
 		return
@@ -205,17 +195,7 @@ func (s *Server) graphMemberObjects(w http.ResponseWriter, r *http.Request) {
 	s.GraphRequests.Add(1)
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, k := range s.keys {
-			if k.kid == kid {
-				return &k.priv.PublicKey, nil
-			}
-		}
-		return nil, errors.New("unknown kid")
-	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(GraphAudience, "https://graph.microsoft.com"), jwt.WithExpirationRequired())
+	_, err := jwt.ParseWithClaims(token, claims, s.publishedKey, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(GraphAudience, "https://graph.microsoft.com"), jwt.WithExpirationRequired())
 	if !ok || err != nil {
 		writeJSON(w, 401, map[string]any{"error": map[string]string{"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}})
 		return
@@ -274,4 +254,17 @@ func (s *Server) checkClientAssertion(r *http.Request, c Client) error {
 	}
 	s.jtis[jti] = true
 	return nil
+}
+
+// publishedKey is the public key of a token the mock signed, by its kid.
+func (s *Server) publishedKey(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keys {
+		if k.kid == kid {
+			return &k.priv.PublicKey, nil
+		}
+	}
+	return nil, errors.New("unknown kid")
 }
