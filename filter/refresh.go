@@ -29,13 +29,14 @@ type renewal struct {
 	until   time.Time
 }
 
-// newer returns the renewed version of sess when this VM has one newer than it.
-func (r renewedSessions) newer(sess *session.Session, now time.Time) *session.Session {
+// newer returns the renewed version of sess when this VM has one newer than it. It reads
+// the clock (a host call) only when it has one.
+func (r renewedSessions) newer(sess *session.Session, now func() time.Time) *session.Session {
 	got, ok := r[sess.ID]
 	if !ok || sess.ID == "" {
 		return nil
 	}
-	if now.After(got.until) {
+	if now().After(got.until) {
 		delete(r, sess.ID)
 		return nil
 	}

@@ -86,7 +86,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	sess, err := f.Authenticate(s.req)
 	if err == nil {
-		if newer := s.plugin.renewed.newer(sess, s.plugin.now()); newer != nil {
+		if newer := s.plugin.renewed.newer(sess, s.plugin.now); newer != nil {
 			// Another request renewed this session; this browser has not seen it yet.
 			sess = newer
 			if s.setCookies, err = f.SessionCookies(s.req, sess); err != nil {
