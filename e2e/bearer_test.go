@@ -88,6 +88,15 @@ func TestBearerTokens(t *testing.T) {
 			}
 		})
 	}
+	checkNoTokenLogged(t, s)
+}
+
+// checkNoTokenLogged fails the test when the runner's log holds a JWT (they begin eyJ).
+func checkNoTokenLogged(t *testing.T, s *stack) {
+	t.Helper()
+	if strings.Contains(s.runner.stderr.String(), "eyJ") {
+		t.Error("a token is in the log")
+	}
 }
 
 // A browser with a session still signs in and out as before on a site that also accepts

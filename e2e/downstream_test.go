@@ -57,6 +57,7 @@ func TestAccessTokenAndOnBehalfOfForTheUpstream(t *testing.T) {
 	if again := b.get("/app").echoed(t).Headers["x-auth-request-obo-token"]; len(again) != 1 || again[0] != obo[0] || s.mock.OBORequests.Load() != 1 {
 		t.Errorf("second request: %d on-behalf-of exchanges, same token: %v", s.mock.OBORequests.Load(), len(again) == 1 && again[0] == obo[0])
 	}
+	checkNoTokenLogged(t, s)
 }
 
 func TestAccessTokenInAuthorization(t *testing.T) {

@@ -128,6 +128,7 @@ func TestRefreshWhileTheProviderIsDown(t *testing.T) {
 	if p := b.get("/app"); p.status != 200 {
 		t.Fatalf("provider back: %d %.200s", p.status, p.body)
 	}
+	checkNoTokenLogged(t, s)
 }
 
 // A refreshed ID token carries the directory's changes: the upstream sees them at once,
