@@ -100,26 +100,26 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 // get requests url with a browser's Accept and the given cookie header.
 func get(tb testing.TB, rawURL, cookie string) *http.Response {
 	tb.Helper()
-	req, _ := http.NewRequest("GET", rawURL, nil)
-	req.Header.Set("Accept", "text/html")
+	headers := map[string]string{"Accept": "text/html"}
 	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
+		headers["Cookie"] = cookie
 	}
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
+	return getWith(tb, rawURL, headers)
 }
 
 // getWithBearer requests url as an API client with a bearer token.
 func getWithBearer(tb testing.TB, rawURL, token string) *http.Response {
 	tb.Helper()
+	return getWith(tb, rawURL, map[string]string{"Accept": "application/json", "Authorization": "Bearer " + token})
+}
+
+// getWith requests url with headers, without following redirects, and reads the body.
+func getWith(tb testing.TB, rawURL string, headers map[string]string) *http.Response {
+	tb.Helper()
 	req, _ := http.NewRequest("GET", rawURL, nil)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := noRedirects.Do(req)
 	if err != nil {
 		tb.Fatal(err)
