@@ -133,7 +133,7 @@ func (s *stream) signedIn(sess *session.Session) types.Action {
 		return types.ActionPause
 	}
 	f := s.plugin.flow
-	headers := flow.IdentityHeaders(sess)
+	headers := f.Identity(sess)
 	if h, ok := f.ForwardedAccessToken(sess); ok {
 		headers = append(headers, h)
 	}

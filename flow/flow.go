@@ -40,7 +40,10 @@ type Flow struct {
 	// tag: cheap to hash) and used only when the whole text is equal, so a hit can only
 	// come from the same cookie. Expiry is still checked on every request.
 	opened map[string]openedSession
-	// verified caches bearer tokens already verified, by SHA-256, until they expire.
+	// identity is the last session Authenticate returned with its identity headers, so
+	// that a cache hit costs no header building either.
+	identity openedSession
+	// verified caches bearer tokens already verified, by hash, until they expire.
 	verified map[[32]byte]verifiedToken
 	// obo keeps the downstream tokens got for sessions, by session id.
 	obo map[string]oboToken
@@ -49,6 +52,8 @@ type Flow struct {
 type openedSession struct {
 	sealed  string
 	session *session.Session
+	// headers are the session's identity headers, built once.
+	headers [][2]string
 }
 
 // cacheKey is the tail of a sealed value: the end of its base64 text, where the

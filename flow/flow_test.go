@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -620,6 +621,39 @@ func TestIdentityHeaders(t *testing.T) {
 	}
 	if _, ok := got[HeaderEmail]; !ok || len(IdentityHeaders(&session.Session{Subject: "s"})) != 0 {
 		t.Error("empty values must be left out")
+	}
+}
+
+// The identity headers kept with an opened session belong to that session only, and a
+// caller appending to them (a forwarded token) does not change what the next request gets.
+func TestIdentityIsTheSessionsOwn(t *testing.T) {
+	f, _ := newFlow(t, "")
+	ada, grace := testSession(1), testSession(0)
+	grace.Username, grace.Email, grace.Name, grace.ObjectID = "grace@contoso.com", "grace@contoso.com", "Grace Hopper", "oid-2"
+	adaCookies := signedIn(t, f, ada).jar
+	s, err := f.Authenticate(&Request{Cookies: jarOf(adaCookies)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One request keeps its headers while it waits (an on-behalf-of exchange, say) ...
+	waiting := append(f.Identity(s), [2]string{"authorization", "Bearer forwarded"})
+	again, err := f.Authenticate(&Request{Cookies: jarOf(adaCookies)})
+	if err != nil || again != s {
+		t.Fatalf("the second request did not hit the cache: %v", err)
+	}
+	// ... while the next appends its own.
+	_ = append(f.Identity(again), [2]string{"x-downstream-token", "other"})
+	if got := waiting[len(waiting)-1]; got[0] != "authorization" {
+		t.Errorf("a waiting request's headers were overwritten: %v", got)
+	}
+	if got := f.Identity(again); !slices.Equal(got, IdentityHeaders(ada)) {
+		t.Errorf("cached identity changed: %v", got)
+	}
+	// A session Authenticate did not return last (renewed by another request, say).
+	for _, h := range f.Identity(grace) {
+		if h[0] == HeaderUser && h[1] != "grace@contoso.com" {
+			t.Errorf("another session got %s = %q", h[0], h[1])
+		}
 	}
 }
 

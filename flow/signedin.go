@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,34 +127,46 @@ func (f *Flow) Authenticate(r *Request) (*session.Session, error) {
 	}
 	key := cacheKey(sealed)
 	cached, ok := f.opened[key]
-	s := cached.session
 	if !ok || cached.sealed != sealed {
 		plain, err := f.codec.Open(f.cfg.CookieName, sealed)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
 		}
-		if s, err = session.UnmarshalSession(plain); err != nil {
+		s, err := session.UnmarshalSession(plain)
+		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
 		}
-		f.remember(sealed, s)
+		cached = f.remember(sealed, s)
 	}
-	if s.Expired(f.now()) {
+	if cached.session.Expired(f.now()) {
 		delete(f.opened, key)
 		return nil, ErrSessionExpired
 	}
-	return s, nil
+	f.identity = cached
+	return cached.session, nil
 }
 
-// remember caches an opened session, making room by dropping an arbitrary entry (Go's
-// map iteration order is random) when the cache is full.
-func (f *Flow) remember(sealed string, s *session.Session) {
+// remember caches an opened session with its identity headers, making room by dropping
+// an arbitrary entry (Go's map iteration order is random) when the cache is full.
+func (f *Flow) remember(sealed string, s *session.Session) openedSession {
 	if len(f.opened) >= maxOpenedSessions {
 		for k := range f.opened {
 			delete(f.opened, k)
 			break
 		}
 	}
-	f.opened[cacheKey(sealed)] = openedSession{sealed: sealed, session: s}
+	o := openedSession{sealed: sealed, session: s, headers: IdentityHeaders(s)}
+	f.opened[cacheKey(sealed)] = o
+	return o
+}
+
+// Identity is IdentityHeaders(s), without building them again when s is the session
+// Authenticate last returned. The caller may append to the result but not change it.
+func (f *Flow) Identity(s *session.Session) [][2]string {
+	if f.identity.session == s {
+		return slices.Clip(f.identity.headers)
+	}
+	return IdentityHeaders(s)
 }
 
 // IdentityHeaders are the headers that tell the upstream who the user is. Empty values
@@ -178,7 +191,12 @@ func IdentityHeaders(s *session.Session) [][2]string {
 
 // headerSafe drops control characters, which no claim should carry and no header may.
 func headerSafe(v string) string {
-	if strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
+	// A byte scan is enough: no byte of a multi-byte UTF-8 sequence is below 0x80.
+	clean := true
+	for i := 0; i < len(v) && clean; i++ {
+		clean = v[i] >= 0x20 && v[i] != 0x7f
+	}
+	if clean {
 		return v
 	}
 	return strings.Map(func(r rune) rune {
