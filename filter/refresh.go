@@ -137,7 +137,7 @@ func (p *plugin) startRefresh(sess *session.Session, requestID string) {
 			}
 			// Too many groups for the token: read them from Graph again; if Graph fails,
 			// keep the ones the session had rather than none.
-			p.callGraphGroups(renewed.AccessToken, requestID, func(groups []string, err error) {
+			p.callGraphGroups(tokens.AccessToken, requestID, func(groups []string, err error) {
 				if err != nil {
 					proxywasm.LogWarnf("entra-auth: request %s: keeping the session's groups: %v", requestID, err)
 					groups = sess.Groups

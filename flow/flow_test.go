@@ -674,8 +674,18 @@ func TestNewSessionUsername(t *testing.T) {
 	_ = c.UnmarshalJSON([]byte(`{"sub":"s"}`))
 	s, _ := f.NewSession(c, &Tokens{AccessToken: "at", RefreshToken: "rt", ExpiresIn: time.Hour}, "n-1")
 	if !s.Expires.Equal(testNow.Add(8*time.Hour)) || !s.AccessExpires.Equal(testNow.Add(time.Hour)) || s.RefreshToken != "rt" ||
-		s.AccessToken != "at" || s.Nonce != "n-1" || len(s.ID) != 22 {
+		s.Nonce != "n-1" || len(s.ID) != 22 {
 		t.Errorf("session %+v", s)
+	}
+	// The access token goes in the cookie only when something will use it.
+	if s.AccessToken != "" {
+		t.Errorf("a session kept an access token nothing uses: %q", s.AccessToken)
+	}
+	for _, uses := range []string{`,"forward_access_token":"x-access-token"`, `,"obo_scopes":["api://downstream/.default"],"obo_header":"x-obo"`} {
+		g, _ := newFlow(t, uses)
+		if s, _ := g.NewSession(c, &Tokens{AccessToken: "at", ExpiresIn: time.Hour}, "n"); s.AccessToken != "at" {
+			t.Errorf("with %s the session has no access token", uses)
+		}
 	}
 	other, _ := f.NewSession(c, nil, "n")
 	if other.ID == s.ID {

@@ -90,7 +90,7 @@ func TestParseRefreshResponse(t *testing.T) {
 }
 
 func TestRefreshed(t *testing.T) {
-	f, clock := newFlow(t, "")
+	f, clock := newFlow(t, `,"forward_access_token":"x-access-token"`)
 	clock.t = testNow.Add(50 * time.Minute)
 	old := refreshable(testNow.Add(time.Hour))
 	same := `"iss":"iss","sub":"sub-1","oid":"oid-1","tid":"tid-1"`

@@ -47,6 +47,12 @@ func (f *Flow) NewSession(c *jwks.Claims, t *Tokens, nonce string) (*session.Ses
 	return s, nil
 }
 
+// KeepsAccessToken reports whether sessions keep the access token: only when the
+// configuration forwards it or exchanges it on behalf of the user.
+func (f *Flow) KeepsAccessToken() bool {
+	return f.cfg.ForwardAccessToken != "" || len(f.cfg.OBOScopes) > 0
+}
+
 // setIdentity copies who the user is from verified claims.
 func setIdentity(s *session.Session, c *jwks.Claims) {
 	username := c.String("preferred_username")
@@ -63,12 +69,18 @@ func setIdentity(s *session.Session, c *jwks.Claims) {
 }
 
 // setTokens keeps what the token endpoint answered; a refresh token the answer leaves out
-// stays what it was (Entra rotates them, but need not).
+// stays what it was (Entra rotates them, but need not). The access token is kept only
+// when something uses it later (forward_access_token, obo_scopes): it is often the
+// largest part of the cookie, which every request carries and a VM that has not seen
+// the cookie must decrypt; its expiry is kept either way, to refresh on time.
 func (f *Flow) setTokens(s *session.Session, t *Tokens) {
 	if t == nil {
 		return
 	}
-	s.AccessToken = t.AccessToken
+	s.AccessToken = ""
+	if f.KeepsAccessToken() {
+		s.AccessToken = t.AccessToken
+	}
 	if t.RefreshToken != "" {
 		s.RefreshToken = t.RefreshToken
 	}
