@@ -245,12 +245,14 @@ func appendTime(b []byte, tag byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.Unix())
 }
 
-// decode walks the fields of a payload, bounds-checking every length.
-func decode(b []byte, field func(tag byte, text string, n int64) error) error {
-	if len(b) == 0 || b[0] != payloadV1 {
+// decode walks the fields of a payload, bounds-checking every length. The text fields
+// are slices of one string copied from b: one allocation rather than one per field.
+func decode(raw []byte, field func(tag byte, text string, n int64) error) error {
+	if len(raw) == 0 || raw[0] != payloadV1 {
 		return fmt.Errorf("%w: unknown payload version", ErrInvalid)
 	}
-	b = b[1:]
+	all := string(raw)
+	b := raw[1:]
 	for len(b) > 0 {
 		tag := b[0]
 		b = b[1:]
@@ -269,7 +271,8 @@ func decode(b []byte, field func(tag byte, text string, n int64) error) error {
 		if size <= 0 || length > uint64(len(b)-size) {
 			return fmt.Errorf("%w: bad field length", ErrInvalid)
 		}
-		text := string(b[size : size+int(length)])
+		start := len(raw) - len(b) + size
+		text := all[start : start+int(length)]
 		b = b[size+int(length):]
 		if err := field(tag, text, 0); err != nil {
 			return err
