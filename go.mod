@@ -11,6 +11,7 @@ require (
 	github.com/tetratelabs/wazero v1.11.0
 	github.com/tidwall/gjson v1.20.2
 	golang.org/x/crypto v0.48.0
+	golang.org/x/image v0.30.0
 	google.golang.org/protobuf v1.36.11
 	istio.io/api v1.32.0
 	modernc.org/sqlite v1.46.0
