@@ -42,7 +42,7 @@ type options struct {
 	rounds, conns, workers         int
 	duration, openDuration, warmup time.Duration
 	rate                           float64
-	chart, jsonOut, logs           string
+	chart, jsonOut, logs, profile  string
 	pin                            bool
 }
 
@@ -70,6 +70,7 @@ func run(args []string) error {
 	fs.StringVar(&o.chart, "chart", "", "write a PNG chart of throughput and p99 to this `file`")
 	fs.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this `file`")
 	fs.StringVar(&o.logs, "logs", "", "`folder` for the systems' logs (default: in -cache)")
+	fs.StringVar(&o.profile, "runner-cpuprofile", "", "have the runner write a CPU profile of the whole run to this `file`")
 	fs.BoolVar(&o.pin, "pin", true, "pin the systems to CPU 0 and this program to CPU 1 when taskset and two CPUs are there")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -230,9 +231,12 @@ func startEntraAuth(o options, mockURL, upstreamURL string) (*process, string, e
 	if err := os.WriteFile(configFile, config, 0o600); err != nil {
 		return nil, "", err
 	}
-	p, err := start("entra-auth", o.pin, 0, nil, filepath.Join(o.logs, "entra-auth.log"), addr,
-		o.runner, "-wasm", o.wasm, "-config", configFile, "-listen", addr, "-upstream", upstreamURL,
-		"-concurrency", "1", "-log-level", "warn", "-cluster", "entra="+mockURL)
+	argv := []string{o.runner, "-wasm", o.wasm, "-config", configFile, "-listen", addr, "-upstream", upstreamURL,
+		"-concurrency", "1", "-log-level", "warn", "-cluster", "entra=" + mockURL}
+	if o.profile != "" {
+		argv = append(argv, "-cpuprofile", o.profile)
+	}
+	p, err := start("entra-auth", o.pin, 0, nil, filepath.Join(o.logs, "entra-auth.log"), addr, argv...)
 	return p, "http://" + addr, err
 }
 

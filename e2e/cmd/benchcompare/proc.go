@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -19,6 +20,8 @@ type process struct {
 	name string
 	cmd  *exec.Cmd
 	log  *os.File
+	// exited is closed once the process has exited and been waited for.
+	exited chan struct{}
 }
 
 // start runs argv, on CPU cpu when pin is set (taskset), with its output in logPath,
@@ -38,9 +41,12 @@ func start(name string, pin bool, cpu int, env []string, logPath, addr string, a
 		log.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, log: log}
+	p := &process{name: name, cmd: cmd, log: log, exited: make(chan struct{})}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		exited <- cmd.Wait()
+		close(p.exited)
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
@@ -60,8 +66,16 @@ func start(name string, pin bool, cpu int, env []string, logPath, addr string, a
 	}
 }
 
+// stop asks the process to stop (SIGTERM, so that it can write what it must, a profile
+// say) and kills it if it has not within five seconds.
 func (p *process) stop() {
-	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 	p.log.Close()
 }
 

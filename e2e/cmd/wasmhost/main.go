@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -82,6 +83,7 @@ func run(args []string) error {
 	vmID := fs.String("vm-id", "", "the vm_id, which scopes shared data and queues")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (`file`, PEM); needs -tls-key")
 	tlsKey := fs.String("tls-key", "", "the certificate's private key (`file`, PEM)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runner to this `file` until it stops (SIGINT/SIGTERM)")
 	clusters, env := pairs{}, vmEnv{}
 	fs.Var(clusters, "cluster", "`NAME=URL` of a cluster the filter may call (repeatable)")
 	fs.Var(env, "env", "`KEY=VALUE` environment variable of the VM, or KEY to pass this one's (repeatable)")
@@ -98,6 +100,19 @@ func run(args []string) error {
 	level, ok := envoyhost.ParseLogLevel(*logLevel)
 	if !ok {
 		return fmt.Errorf("-log-level %q: want trace, debug, info, warn, error or critical", *logLevel)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	module, err := os.ReadFile(*wasmPath)
 	if err != nil {
