@@ -355,10 +355,8 @@ func BenchmarkSignedInRequestInVM(b *testing.B) {
 		{"signed-out-redirect", "/page", false, false, 302},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			canned := &cannedUpstream{}
 			secret := newCookieSecret()
-			p := newInProcessWith(b, 1, canned, &moreConfig{config: map[string]any{"cookie_secret": secret}})
-			canned.host = strings.TrimPrefix(p.upstream.URL, "http://")
+			p := newInVM(b, &moreConfig{config: map[string]any{"cookie_secret": secret}})
 			cookie := ""
 			if tc.signedIn {
 				cookie = p.signIn(b)
@@ -431,9 +429,7 @@ func resealer(tb testing.TB, secret, cookie string) func() string {
 // serializes them into memory the module allocates, the SDK splits them), so the growth of
 // vm-µs/op with the count is the marshalling's cost per header.
 func BenchmarkHeaderMarshalling(b *testing.B) {
-	canned := &cannedUpstream{}
-	p := newInProcess(b, 1, canned)
-	canned.host = strings.TrimPrefix(p.upstream.URL, "http://")
+	p := newInVM(b, nil)
 	for _, extra := range []int{0, 16, 64} {
 		b.Run(fmt.Sprintf("headers=%d", extra+4), func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/healthz", nil)
@@ -458,29 +454,14 @@ func BenchmarkHeaderMarshalling(b *testing.B) {
 // signed-in requests (each request also carries a forged identity header the filter
 // removes). It does its 100,000 requests once, whatever b.N.
 func BenchmarkLinearMemory(b *testing.B) {
-	canned := &cannedUpstream{}
-	p := newInProcess(b, 1, canned)
-	canned.host = strings.TrimPrefix(p.upstream.URL, "http://")
+	p := newInVM(b, nil)
 	cookie := p.signIn(b)
-	serve := func(n int) {
-		for i := 0; i < n; i++ {
-			req := httptest.NewRequest("GET", "/page", nil)
-			req.Header.Set("Accept", "text/html")
-			req.Header.Set("Cookie", cookie)
-			req.Header.Set("X-Auth-Request-User", "forged")
-			rec := httptest.NewRecorder()
-			p.host.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				b.Fatalf("request %d: %d", i, rec.Code)
-			}
-		}
-	}
 	var after1k, after100k uint32
 	for b.Loop() {
 		if after100k == 0 {
-			serve(1000)
+			p.serveSignedIn(b, cookie, 1000)
 			after1k = slices.Max(p.host.MemorySizes())
-			serve(99_000)
+			p.serveSignedIn(b, cookie, 99_000)
 			after100k = slices.Max(p.host.MemorySizes())
 		}
 	}

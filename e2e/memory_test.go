@@ -21,32 +21,44 @@ func (c *cannedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 		ContentLength: 2, Request: r, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
 }
 
+// newInVM is the module in the host with the upstream answered in memory, for requests
+// sent to the host directly.
+func newInVM(tb testing.TB, more *moreConfig) *inProcess {
+	tb.Helper()
+	canned := &cannedUpstream{}
+	p := newInProcessWith(tb, 1, canned, more)
+	canned.host = strings.TrimPrefix(p.upstream.URL, "http://")
+	return p
+}
+
+// serveSignedIn sends n signed-in browser requests straight to the host, each with a
+// forged identity header the filter must remove, and fails on any answer but 200.
+func (p *inProcess) serveSignedIn(tb testing.TB, cookie string, n int) {
+	tb.Helper()
+	for i := 0; i < n; i++ {
+		req := httptest.NewRequest("GET", "/page", nil)
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("X-Auth-Request-User", "forged")
+		rec := httptest.NewRecorder()
+		p.host.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			tb.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+}
+
 // A VM's linear memory after 100,000 signed-in requests is no larger than after 1,000
 // plus 1 MiB: the filter does not leak per request.
 func TestMemoryStaysFlatOverManyRequests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000 requests; run without -short")
 	}
-	canned := &cannedUpstream{}
-	p := newInProcess(t, 1, canned)
-	canned.host = strings.TrimPrefix(p.upstream.URL, "http://")
+	p := newInVM(t, nil)
 	cookie := p.signIn(t)
-	serve := func(n int) {
-		for i := 0; i < n; i++ {
-			req := httptest.NewRequest("GET", "/page", nil)
-			req.Header.Set("Accept", "text/html")
-			req.Header.Set("Cookie", cookie)
-			req.Header.Set("X-Auth-Request-User", "forged")
-			rec := httptest.NewRecorder()
-			p.host.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
-			}
-		}
-	}
-	serve(1000)
+	p.serveSignedIn(t, cookie, 1000)
 	after1k := slices.Max(p.host.MemorySizes())
-	serve(99_000)
+	p.serveSignedIn(t, cookie, 99_000)
 	after100k := slices.Max(p.host.MemorySizes())
 	t.Logf("VM memory: %d KiB after 1,000 signed-in requests, %d KiB after 100,000", after1k>>10, after100k>>10)
 	if after100k > after1k+1<<20 {
