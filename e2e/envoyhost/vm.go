@@ -25,7 +25,10 @@ type vm struct {
 
 	tasks   chan func()
 	stopped chan struct{}
-	closing sync.Once
+	// closed is set, under closeMu, when tasks is closed: a post after that is dropped.
+	// Posts hold the read lock while they send, so a send never races the close.
+	closeMu sync.RWMutex
+	closed  bool
 
 	exports struct {
 		malloc, onContextCreate, onVMStart, onConfigure, onRequestHeaders, onRequestBody,
@@ -97,9 +100,14 @@ func (v *vm) loop() {
 }
 
 // post queues fn to run on the VM's goroutine. It must not be called from that goroutine.
+// Once the VM is stopped, fn is dropped: it would have nothing to act on (an upstream
+// answer arriving after the host closed, say).
 func (v *vm) post(fn func()) {
-	defer func() { _ = recover() }() // the VM was closed: the task has nothing to act on
-	v.tasks <- fn
+	v.closeMu.RLock()
+	defer v.closeMu.RUnlock()
+	if !v.closed {
+		v.tasks <- fn
+	}
 }
 
 // run runs fn on the VM's goroutine and waits for it (and the actions it queued).
@@ -117,7 +125,12 @@ func (v *vm) run(fn func()) {
 }
 
 func (v *vm) stop() {
-	v.closing.Do(func() { close(v.tasks) })
+	v.closeMu.Lock()
+	if !v.closed {
+		v.closed = true
+		close(v.tasks)
+	}
+	v.closeMu.Unlock()
 	<-v.stopped
 }
 
