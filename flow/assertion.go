@@ -3,9 +3,9 @@ package flow
 import (
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -60,16 +60,20 @@ func (p *configParser) parseClientAssertion() *ClientAssertion {
 		sub.fail("private_key_env", "%v", err)
 		return nil
 	}
-	cert, err := x509.ParseCertificate(certPEM.Bytes)
-	if err != nil || certPEM.Type != "CERTIFICATE" {
+	if certPEM.Type != "CERTIFICATE" {
 		sub.fail("certificate_env", "must hold the certificate registered on the app registration, as PEM (-----BEGIN CERTIFICATE-----)")
 		return nil
 	}
-	if pub, ok := cert.PublicKey.(*rsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+	pub, err := certificateRSAKey(certPEM.Bytes)
+	if err != nil {
+		sub.fail("certificate_env", "%v: give the certificate registered on the app registration, as PEM (-----BEGIN CERTIFICATE-----)", err)
+		return nil
+	}
+	if !pub.Equal(&key.PublicKey) {
 		sub.fail("certificate_env", "the certificate is not the private key's: give the certificate of the key in private_key_env")
 		return nil
 	}
-	sum := sha256.Sum256(cert.Raw)
+	sum := sha256.Sum256(certPEM.Bytes)
 	return &ClientAssertion{Key: key, Thumbprint: base64.RawURLEncoding.EncodeToString(sum[:])}
 }
 
@@ -93,18 +97,14 @@ func (p *configParser) pemFromEnv(key string) *pem.Block {
 }
 
 func parseRSAKey(block *pem.Block) (*rsa.PrivateKey, error) {
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
+	k, err := parseRSAPrivateKey(block.Bytes)
+	switch {
+	case errors.Is(err, errNotRSAKeyDER):
 		return nil, fmt.Errorf("must hold an RSA private key as PEM (PKCS #1 or PKCS #8): %v", err)
+	case err != nil:
+		return nil, fmt.Errorf("%v; Entra's client assertions are RS256: give an RSA key", err)
 	}
-	rsaKey, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("holds a %T key; Entra's client assertions are RS256: give an RSA key", k)
-	}
-	return rsaKey, nil
+	return k, nil
 }
 
 // signClientAssertion is a client assertion for one token request: issued by and about
