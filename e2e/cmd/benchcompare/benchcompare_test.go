@@ -56,11 +56,12 @@ func TestProcParsers(t *testing.T) {
 		t.Error("an empty schedstat parsed")
 	}
 	status := "Name:\toauth2-proxy\nVmPeak:\t  999999 kB\nVmHWM:\t   28272 kB\nVmRSS:\t   20000 kB\n"
-	rss, err := parseVmHWM(strings.NewReader(status))
-	if err != nil || rss != 28272<<10 {
-		t.Errorf("parseVmHWM = %v, %v", rss, err)
+	for name, want := range map[string]int64{"VmHWM:": 28272 << 10, "VmRSS:": 20000 << 10} {
+		if got, err := statusKiB(status, name); err != nil || got != want {
+			t.Errorf("statusKiB(%s) = %v, %v", name, got, err)
+		}
 	}
-	if _, err := parseVmHWM(strings.NewReader("Name:\tx\n")); err == nil {
+	if _, err := statusKiB("Name:\tx\n", "VmHWM:"); err == nil {
 		t.Error("a status without VmHWM parsed")
 	}
 }

@@ -22,7 +22,9 @@ type result struct {
 	CPU        []float64 `json:"cpu_us_per_request,omitempty"`
 	// Lag is how late the open-loop sender ran, p99, µs.
 	Lag []float64 `json:"open_loop_send_lag_p99_us"`
-	// PeakRSS is the process's high-water RSS at the end, in MiB.
+	// RSS and PeakRSS are the process's resident set size at the end and its high-water
+	// mark (start-up included: compiling the module, when wazero's cache is cold), MiB.
+	RSS     float64 `json:"rss_mib,omitempty"`
 	PeakRSS float64 `json:"peak_rss_mib,omitempty"`
 }
 
@@ -101,11 +103,11 @@ func measure(o options, targets []*result) error {
 	}
 	for _, t := range targets {
 		if t.proc != nil {
-			rss, err := t.proc.peakRSS()
+			now, peak, err := t.proc.rss()
 			if err != nil {
 				return err
 			}
-			t.PeakRSS = float64(rss) / (1 << 20)
+			t.RSS, t.PeakRSS = float64(now)/(1<<20), float64(peak)/(1<<20)
 		}
 	}
 
@@ -113,11 +115,11 @@ func measure(o options, targets []*result) error {
 		o.rounds, o.conns, o.duration, rate, o.openDuration, o.pin)
 	fmt.Println("medians over the rounds, [min–max] beside them")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tthroughput req/s\tp50 µs\tp99 µs\tCPU µs/req\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "target\tthroughput req/s\tp50 µs\tp99 µs\tCPU µs/req\tRSS MiB (peak)\t")
 	for _, t := range targets {
 		cpu, rss := "-", "-"
 		if t.proc != nil {
-			cpu, rss = spread(t.CPU, "%.1f"), fmt.Sprintf("%.1f", t.PeakRSS)
+			cpu, rss = spread(t.CPU, "%.1f"), fmt.Sprintf("%.1f (%.1f)", t.RSS, t.PeakRSS)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Name, spread(t.Throughput, "%.0f"), spread(t.P50, "%.0f"), spread(t.P99, "%.0f"), cpu, rss)
 	}

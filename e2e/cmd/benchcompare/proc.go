@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -112,24 +110,28 @@ func parseSchedstat(line string) (time.Duration, error) {
 	return time.Duration(ns), err
 }
 
-// peakRSS is the process's high-water resident set size (VmHWM), in bytes.
-func (p *process) peakRSS() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// rss is the process's resident set size now (VmRSS) and its high-water mark (VmHWM),
+// in bytes.
+func (p *process) rss() (now, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer f.Close()
-	return parseVmHWM(f)
+	if now, err = statusKiB(string(b), "VmRSS:"); err != nil {
+		return 0, 0, err
+	}
+	peak, err = statusKiB(string(b), "VmHWM:")
+	return now, peak, err
 }
 
-func parseVmHWM(f io.Reader) (int64, error) {
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+// statusKiB reads the field of /proc/PID/status that starts with name, in bytes.
+func statusKiB(status, name string) (int64, error) {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
 			return parseKiB(v)
 		}
 	}
-	return 0, errors.New("no VmHWM line in /proc status")
+	return 0, fmt.Errorf("no %s line in /proc status", name)
 }
 
 // parseKiB reads "  12345 kB" as bytes.
