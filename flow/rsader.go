@@ -107,19 +107,17 @@ func certificateRSAKey(der []byte) (*rsa.PublicKey, error) {
 		!spki.ReadASN1(&algorithm, asn1.SEQUENCE) || !algorithm.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) {
 		return nil, errors.New("not an X.509 certificate")
 	}
-	var key []byte
-	var unused uint8
 	if !bytes.Equal(oid, oidRSAEncryption) {
 		return nil, errors.New("the certificate's key is not RSA")
 	}
+	var unused uint8
 	if !spki.ReadASN1(&bits, asn1.BIT_STRING) || !bits.ReadUint8(&unused) || unused != 0 {
 		return nil, errors.New("not an X.509 certificate")
 	}
-	key = bits
-	in = cryptobyte.String(key)
-	var seq cryptobyte.String
+	// What the bit string holds: RSAPublicKey, SEQUENCE { modulus, publicExponent }.
+	var key cryptobyte.String
 	n, e := new(big.Int), 0
-	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(n) || !seq.ReadASN1Integer(&e) || !seq.Empty() ||
+	if !bits.ReadASN1(&key, asn1.SEQUENCE) || !bits.Empty() || !key.ReadASN1Integer(n) || !key.ReadASN1Integer(&e) || !key.Empty() ||
 		n.Sign() <= 0 || e <= 0 {
 		return nil, errors.New("the certificate's RSA key is malformed")
 	}
