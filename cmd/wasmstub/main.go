@@ -1,7 +1,8 @@
-// Command wasmstub rewrites a module built by the standard Go compiler so that it loads in
-// Envoy 1.33: imports of WASI file functions that Envoy 1.33 lacks (and that nothing calls)
-// become functions inside the module answering as later Envoy releases do. `make build`
-// runs it after go build:
+// Command wasmstub rewrites a module built by the standard Go compiler so that it runs in
+// every Envoy from 1.33 on: poll_oneoff, which older Envoy answers ENOSYS (and Go's runtime
+// then dies), and imports of WASI file functions that Envoy 1.33 lacks (and that nothing
+// calls) become functions inside the module answering as later Envoy releases do.
+// `make build` runs it after go build:
 //
 //	go run ./cmd/wasmstub -imports testdata/envoy-host-abi.txt dist/entra-auth.wasm
 //
@@ -49,7 +50,11 @@ func run(listPath, modulePath string) error {
 		return fmt.Errorf("%s: %w", modulePath, err)
 	}
 	for _, n := range names {
-		fmt.Printf("wasmstub: %s: replaced the import %s (absent from Envoy 1.33, never called)\n", modulePath, n)
+		why := "absent from Envoy 1.33, never called"
+		if _, owned := wasmstub.Owned[n]; owned {
+			why = "answered by the module itself, as Envoy's newest host does: older ones answer ENOSYS"
+		}
+		fmt.Printf("wasmstub: %s: replaced the import %s (%s)\n", modulePath, n, why)
 	}
 	if len(names) == 0 {
 		return nil

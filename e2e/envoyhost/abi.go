@@ -126,21 +126,3 @@ const (
 
 // maxRandomGet is Envoy's limit on one random_get call.
 const maxRandomGet = 64 << 10
-
-// allowedDuringStart lists the imports Envoy lets a module call while it runs
-// _initialize (proxy-wasm-cpp-host WasmBase::startVm); anything else fails the VM.
-var allowedDuringStart = map[string]bool{
-	"env.proxy_log":                              true,
-	"wasi_snapshot_preview1.fd_write":            true,
-	"wasi_snapshot_preview1.args_sizes_get":      true,
-	"wasi_snapshot_preview1.args_get":            true,
-	"wasi_snapshot_preview1.environ_sizes_get":   true,
-	"wasi_snapshot_preview1.environ_get":         true,
-	"wasi_snapshot_preview1.clock_time_get":      true,
-	"wasi_snapshot_preview1.random_get":          true,
-	"wasi_snapshot_preview1.poll_oneoff":         true,
-	"wasi_snapshot_preview1.fd_fdstat_get":       true,
-	"wasi_snapshot_preview1.fd_fdstat_set_flags": true,
-	"wasi_snapshot_preview1.fd_prestat_get":      true,
-	"wasi_snapshot_preview1.fd_prestat_dir_name": true,
-}

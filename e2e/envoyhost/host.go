@@ -56,6 +56,9 @@ type Config struct {
 	// Transport carries upstream requests and dispatched calls. Default: a clone of
 	// http.DefaultTransport.
 	Transport http.RoundTripper
+	// Envoy is the release whose answers the host gives where releases differ; the zero
+	// value is the oldest supported (Envoy133).
+	Envoy Release
 	// CompilationCacheDir, if set, keeps compiled code across runs.
 	CompilationCacheDir string
 }

@@ -17,14 +17,18 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/entra-auth/entra-auth/internal/wasmstub"
 )
 
 // These tests drive testdata/hostprobe, a module built with the SDK, through the host
 // over real HTTP, and check that each host function behaves as Envoy's does.
 
 var (
-	probeWasm []byte
-	cacheDir  string
+	// probeWasm is the probe as make build leaves a module (poll_oneoff answered inside
+	// it, see internal/wasmstub); rawProbeWasm is go build's output alone.
+	probeWasm, rawProbeWasm []byte
+	cacheDir                string
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +44,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build the probe module: %v\n%s", err, msg)
 		os.Exit(1)
 	}
-	if probeWasm, err = os.ReadFile(out); err != nil {
+	if rawProbeWasm, err = os.ReadFile(out); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if probeWasm, _, err = wasmstub.Stub(rawProbeWasm, provided); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -616,10 +624,20 @@ func TestPluginStartFailureCarriesTheModulesWords(t *testing.T) {
 		{"vm", Config{VMConfiguration: []byte(`{"fail_vm_start": true}`)}, []string{"proxy_on_vm_start returned false"}},
 		// The Go runtime prints a panic to stderr in pieces; the error has it whole.
 		{"panic", Config{PluginConfiguration: []byte(`{"panic_start": true}`)}, []string{"proxy_on_configure", "panic: probe: told to panic at start\n"}},
+		// Without its own poll_oneoff, a Go module's panic dies of Envoy 1.33's ENOSYS on
+		// the way out (freezetheworld sleeps), and the panic's words are lost...
+		{"panic, raw module, 1.33", Config{Module: rawProbeWasm, PluginConfiguration: []byte(`{"panic_start": true}`)},
+			[]string{"fatal error: wasi_snapshot_preview1.poll_oneoff", "panic during panic"}},
+		// ...which the newest Envoy answers with success.
+		{"panic, raw module, newest", Config{Module: rawProbeWasm, Envoy: EnvoyNewest, PluginConfiguration: []byte(`{"panic_start": true}`)},
+			[]string{"panic: probe: told to panic at start\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
-			cfg.Module, cfg.CompilationCacheDir, cfg.Log = probeWasm, cacheDir, func(Log) {}
+			if cfg.Module == nil {
+				cfg.Module = probeWasm
+			}
+			cfg.CompilationCacheDir, cfg.Log = cacheDir, func(Log) {}
 			h, err := New(context.Background(), cfg)
 			if err == nil {
 				h.Close(context.Background())

@@ -60,13 +60,18 @@ func (h *Host) instantiateHostModules(ctx context.Context) error {
 	return nil
 }
 
-// guard applies Envoy's start-time restriction before running a host function.
+// guard applies Envoy's restrictions before running a host function: during _initialize
+// and inside the module's allocator, an import outside the allowed few traps the VM.
 func guard(f hostFunc) api.GoModuleFunction {
 	full := f.module + "." + f.name
 	return api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 		v := vmFrom(ctx)
-		if v.starting && !allowedDuringStart[full] {
-			panic(fmt.Errorf("%s called during _initialize: Envoy fails the VM (only logging, clocks, randomness, environment and arguments are allowed then)", full))
+		release := v.host.cfg.Envoy
+		if v.allocating && !release.allowedDuringAllocation(full) {
+			panic(fmt.Errorf("%s called inside proxy_on_memory_allocate: Envoy %s traps the VM (restricted_callback: only proxy_log, fd_write and clock_time_get may be called while the host allocates)", full, release))
+		}
+		if v.starting && !release.allowedDuringStart(full) {
+			panic(fmt.Errorf("%s called during _initialize: Envoy %s traps the VM (only logging, clocks, randomness, environment and arguments are allowed then)", full, release))
 		}
 		f.fn(v, stack)
 	})

@@ -135,3 +135,58 @@ func TestProvidedImportsAreEnvoys(t *testing.T) {
 		t.Errorf("provided imports differ from testdata/envoy-host-abi.txt\n got: %q\nwant: %q", got, want)
 	}
 }
+
+// While the host runs the module's allocator, Envoy 1.33 lets it call only proxy_log,
+// fd_write and clock_time_get (WasmBase::allocMemory); the newest Envoy adds
+// poll_oneoff. Anything else traps the VM, and the error names the import.
+func TestAllocatorMayCallOnlyWhatEnvoyAllows(t *testing.T) {
+	wasi := func(name string, params int) wasmtest.Import {
+		return wasmtest.Import{Module: "wasi_snapshot_preview1", Name: name, Params: i32Params(params), Results: []byte{wasmtest.I32}}
+	}
+	getBuffer := wasmtest.Import{Module: "env", Name: "proxy_get_buffer_bytes", Params: i32Params(5), Results: []byte{wasmtest.I32}}
+	for _, tc := range []struct {
+		name    string
+		callee  wasmtest.Import
+		args    []byte // instructions pushing the callee's arguments
+		release Release
+		trap    bool
+	}{
+		{"clock_time_get", wasmtest.Import{Module: "wasi_snapshot_preview1", Name: "clock_time_get",
+			Params: []byte{wasmtest.I32, 0x7e, wasmtest.I32}, Results: []byte{wasmtest.I32}},
+			[]byte{wasmtest.OpI32Const, 1, 0x42, 0, wasmtest.OpI32Const, 16}, Envoy133, false},
+		{"random_get", wasi("random_get", 2), []byte{wasmtest.OpI32Const, 16, wasmtest.OpI32Const, 4}, Envoy133, true},
+		{"poll_oneoff on 1.33", wasi("poll_oneoff", 4), fourArgs, Envoy133, true},
+		{"poll_oneoff on the newest", wasi("poll_oneoff", 4), fourArgs, EnvoyNewest, false},
+		{"proxy_get_shared_data", wasmtest.Import{Module: "env", Name: "proxy_get_shared_data", Params: i32Params(5), Results: []byte{wasmtest.I32}},
+			append(fourArgs, wasmtest.OpI32Const, 0), EnvoyNewest, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// proxy_on_vm_start reads the VM configuration, so the host allocates; the
+			// allocator calls the import under test, then answers address 1024.
+			allocator := append(append([]byte{}, tc.args...), wasmtest.OpCall, 1, wasmtest.OpDrop, wasmtest.OpI32Const, 0x80, 0x08)
+			module := buildWasm([]wasmtest.Import{getBuffer, tc.callee}, []wasmtest.Func{
+				{Export: "proxy_abi_version_0_2_1"},
+				{Export: "proxy_on_memory_allocate", Params: []byte{wasmtest.I32}, Results: []byte{wasmtest.I32}, Code: allocator},
+				{Export: "proxy_on_vm_start", Params: []byte{wasmtest.I32, wasmtest.I32}, Results: []byte{wasmtest.I32}, Code: []byte{
+					wasmtest.OpI32Const, bufferVMConfiguration, wasmtest.OpI32Const, 0, wasmtest.OpI32Const, 3,
+					wasmtest.OpI32Const, 0, wasmtest.OpI32Const, 4, wasmtest.OpCall, 0, wasmtest.OpDrop, wasmtest.OpI32Const, 1}},
+			})
+			h, err := New(context.Background(), Config{Module: module, Envoy: tc.release, VMConfiguration: []byte("abc"), Log: func(Log) {}})
+			if h != nil {
+				h.Close(context.Background())
+			}
+			switch {
+			case tc.trap && err == nil:
+				t.Fatalf("%s inside the allocator was allowed on Envoy %s", tc.callee.Name, tc.release)
+			case tc.trap && !strings.Contains(err.Error(), tc.callee.Name+" called inside proxy_on_memory_allocate"):
+				t.Fatalf("error %q does not name the import", err)
+			case !tc.trap && err != nil:
+				t.Fatalf("%s inside the allocator was refused on Envoy %s: %v", tc.callee.Name, tc.release, err)
+			}
+		})
+	}
+}
+
+var fourArgs = []byte{wasmtest.OpI32Const, 16, wasmtest.OpI32Const, 32, wasmtest.OpI32Const, 1, wasmtest.OpI32Const, 48}
+
+func i32Params(n int) []byte { return slices.Repeat([]byte{wasmtest.I32}, n) }

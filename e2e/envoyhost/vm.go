@@ -42,6 +42,7 @@ type vm struct {
 	effectiveID   uint32 // set by proxy_set_effective_context for the rest of that callback
 	streams       map[uint32]*stream
 	starting      bool // in _initialize: Envoy restricts which imports may be called
+	allocating    bool // in proxy_on_memory_allocate: so it does, more strictly
 	configuring   bool // in proxy_on_configure: the plugin configuration is readable
 	failed        error
 	after         []func() // Envoy's "after VM call" actions, run when the task ends
@@ -318,7 +319,10 @@ func (v *vm) copyOut(data []byte, ptrPtr, sizePtr uint32) result {
 	var addr uint32
 	if len(data) > 0 {
 		stack := []uint64{uint64(len(data))}
-		if err := v.exports.malloc.CallWithStack(v.ctx, stack); err != nil {
+		v.allocating = true
+		err := v.exports.malloc.CallWithStack(v.ctx, stack)
+		v.allocating = false
+		if err != nil {
 			panic(fmt.Errorf("module allocator: %w", err))
 		}
 		addr = uint32(stack[0])

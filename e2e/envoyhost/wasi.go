@@ -13,7 +13,8 @@ import (
 // wasiFuncs are the wasi_snapshot_preview1 functions Envoy 1.33 provides, answering as
 // proxy-wasm-cpp-host's src/exports.cc does: no files, stdout and stderr into the log,
 // the VM's environment variables, real clocks and randomness, and a poll_oneoff that
-// returns at once with no events (so a module can never sleep).
+// answers ENOSYS (Envoy 1.33 to 1.37) or returns at once with no events (cpp-host from
+// 94091cd on), so that a module can never sleep.
 func wasiFuncs() []hostFunc {
 	const w = "wasi_snapshot_preview1"
 	return []hostFunc{
@@ -37,6 +38,10 @@ func wasiFuncs() []hostFunc {
 		{w, "random_get", i32s(2), i32s(1), wasiRandomGet},
 		{w, "sched_yield", nil, i32s(1), errno(errnoSuccess)},
 		{w, "poll_oneoff", i32s(4), i32s(1), func(v *vm, s []uint64) {
+			if v.host.cfg.Envoy < EnvoyNewest {
+				s[0] = errnoNosys
+				return
+			}
 			if !v.writeU32(u32(s[3]), 0) {
 				s[0] = errnoFault
 				return

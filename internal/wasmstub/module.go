@@ -306,8 +306,7 @@ func rewriteElements(data []byte, rm *remap) ([]byte, error) {
 	return out, r.err
 }
 
-// rewriteCode rewrites every function body and appends one stub per removed import:
-// no locals, i32.const errno, end.
+// rewriteCode rewrites every function body and appends one stub per removed import.
 func rewriteCode(data []byte, rm *remap) ([]byte, error) {
 	r := &reader{b: data}
 	n := r.u32()
@@ -333,12 +332,29 @@ func rewriteCode(data []byte, rm *remap) ([]byte, error) {
 		out = append(out, nb...)
 	}
 	for _, s := range rm.removed {
-		stub := appendS32(append([]byte{0x00}, 0x41), int32(s.errno)) // no locals; i32.const
-		stub = append(stub, 0x0b)                                     // end
+		stub := s.code()
 		out = appendU32(out, uint32(len(stub)))
 		out = append(out, stub...)
 	}
 	return out, r.err
+}
+
+// code is the stub's function body.
+func (s stubbed) code() []byte {
+	const (
+		opLocalGet = 0x20
+		opI32Store = 0x36
+		opI32Const = 0x41
+		opEnd      = 0x0b
+	)
+	switch s.body {
+	case PollNoEvents:
+		// no locals; (i32.store (local.get 3) (i32.const 0)); (i32.const 0)
+		return []byte{0x00, opLocalGet, 3, opI32Const, 0, opI32Store, 2, 0, opI32Const, 0, opEnd}
+	default:
+		// no locals; (i32.const errno)
+		return append(appendS32([]byte{0x00, opI32Const}, int32(s.errno)), opEnd)
+	}
 }
 
 // rewriteExpr rewrites a constant expression (up to and including its end).

@@ -1,18 +1,31 @@
-// Package wasmstub makes a module built by the standard Go compiler load in Envoy 1.33:
-// it replaces imports of WASI file functions that Envoy 1.33 does not provide with
-// functions inside the module that answer as later Envoy releases do (an error code),
-// and leaves everything else byte for byte as it was.
+// Package wasmstub makes a module built by the standard Go compiler run in every Envoy
+// from 1.33 on, whatever its proxy-wasm-cpp-host answers: it replaces some imports with
+// functions inside the module, and leaves everything else byte for byte as it was.
 //
-// Why: golang-jwt/jwt/v5 imports crypto/x509, which links package net, whose package
-// initialisation keeps os.OpenFile reachable; on wasip1, os.OpenFile can reach
-// os.Chmod (only when creating a file with the sticky bit, which nothing in entra-auth
-// does), and so the module imports wasi_snapshot_preview1.path_filestat_get. Envoy 1.33
-// does not provide it, and a module with an unknown import fails to load. The function
-// is never called; later proxy-wasm-cpp-host versions answer it with ENOTSUP, and so
-// does the stub.
+// Two kinds of import are replaced:
 //
-// Only the functions in Stubbable may be replaced. Any other import the host lacks is an
-// error: it may be called, and a stub would hide a real incompatibility.
+//   - Owned imports are replaced always, even when the host provides them, because what
+//     the host answers differs between Envoy releases and one answer kills the module.
+//     There is one: wasi_snapshot_preview1.poll_oneoff. proxy-wasm-cpp-host answers it
+//     ENOSYS up to commit 94091cd (2026-04-06, which Envoy 1.33 to 1.37 predate), and
+//     Go's runtime then throws "poll_oneoff failed". The runtime calls it whenever the
+//     network poller is initialized, which package os does: startTheWorldWithSema polls
+//     without waiting each time a garbage collection starts, and a collection starts
+//     inside proxy_on_memory_allocate, where cpp-host before 94091cd also forbids every
+//     import but proxy_log, fd_write and clock_time_get (WasmBase::allocMemory). The
+//     module's own poll_oneoff answers as cpp-host from 94091cd does: no events, success.
+//     Nothing a filter does waits on a file or socket, so no event is ever lost.
+//   - Stubbable imports are replaced only when the host lacks them: WASI file functions
+//     that Envoy 1.33 does not provide and that nothing calls. golang-jwt/jwt/v5 imports
+//     crypto/x509, which links package net, whose package initialisation keeps
+//     os.OpenFile reachable; on wasip1, os.OpenFile can reach os.Chmod (only when
+//     creating a file with the sticky bit, which nothing in entra-auth does), and so the
+//     module imports wasi_snapshot_preview1.path_filestat_get. A module with an import
+//     the host lacks fails to load. Later cpp-host versions answer it with ENOTSUP, and
+//     so does the stub.
+//
+// Any other import the host lacks is an error: it may be called, and a stub would hide a
+// real incompatibility.
 //
 // How: the import is removed and a function of the same type is appended to the module's
 // own functions; every function index after the import shifts down by one, so calls,
@@ -46,12 +59,28 @@ var Stubbable = map[string]uint32{
 	"wasi_snapshot_preview1.path_remove_directory": 58, // ENOTSUP
 }
 
+// Owned lists the imports replaced whatever the host provides, with the body each gets.
+var Owned = map[string]Body{
+	"wasi_snapshot_preview1.poll_oneoff": PollNoEvents,
+}
+
+// Body is what a replacement function does.
+type Body int
+
+const (
+	// ReturnErrno returns a fixed errno and touches nothing.
+	ReturnErrno Body = iota
+	// PollNoEvents is poll_oneoff(in, out, nsubscriptions, nevents) as proxy-wasm-cpp-host
+	// answers it from commit 94091cd on: it stores 0 at nevents and returns success.
+	PollNoEvents
+)
+
 // ErrUnsupported reports a module this package cannot rewrite safely.
 var ErrUnsupported = errors.New("wasmstub: cannot rewrite module")
 
-// Stub replaces the module's imports that provided does not know (a "module.name" set)
-// with local stubs, and returns the rewritten module and the names replaced. A module
-// that needs no stub comes back unchanged.
+// Stub replaces the module's Owned imports, and those that provided does not know (a
+// "module.name" set), with local functions, and returns the rewritten module and the
+// names replaced. A module that needs no replacement comes back unchanged.
 func Stub(module []byte, provided map[string]bool) ([]byte, []string, error) {
 	m, err := parse(module)
 	if err != nil {
@@ -63,6 +92,16 @@ func Stub(module []byte, provided map[string]bool) ([]byte, []string, error) {
 	}
 	var missing []stubbed
 	for i, im := range imports {
+		s := stubbed{index: uint32(i), typ: im.typ, name: im.name}
+		sig := types[im.typ]
+		if body, ok := Owned[im.name]; ok {
+			if !bytes.Equal(sig.params, []byte{valI32, valI32, valI32, valI32}) || !bytes.Equal(sig.results, []byte{valI32}) {
+				return nil, nil, fmt.Errorf("%w: %s does not have poll_oneoff's type (i32, i32, i32, i32) -> i32", ErrUnsupported, im.name)
+			}
+			s.body = body
+			missing = append(missing, s)
+			continue
+		}
 		if provided[im.name] {
 			continue
 		}
@@ -70,10 +109,11 @@ func Stub(module []byte, provided map[string]bool) ([]byte, []string, error) {
 		if !ok {
 			return nil, nil, fmt.Errorf("%w: it imports %s, which the host does not provide and which cannot be replaced safely", ErrUnsupported, im.name)
 		}
-		if sig := types[im.typ]; !bytes.Equal(sig.results, []byte{valI32}) {
+		if !bytes.Equal(sig.results, []byte{valI32}) {
 			return nil, nil, fmt.Errorf("%w: %s does not return an errno", ErrUnsupported, im.name)
 		}
-		missing = append(missing, stubbed{index: uint32(i), typ: im.typ, errno: code, name: im.name})
+		s.errno = code
+		missing = append(missing, s)
 	}
 	if len(missing) == 0 {
 		return module, nil, nil
@@ -98,7 +138,8 @@ func Stub(module []byte, provided map[string]bool) ([]byte, []string, error) {
 type stubbed struct {
 	index uint32 // among function imports
 	typ   uint32
-	errno uint32
+	body  Body
+	errno uint32 // for ReturnErrno
 	name  string
 }
 

@@ -167,3 +167,93 @@ func FuzzStub(f *testing.F) {
 		}
 	})
 }
+
+// The module's own poll_oneoff replaces the host's even where the host provides one: it
+// stores 0 events and answers success, as proxy-wasm-cpp-host does from 94091cd on,
+// where Envoy 1.33 to 1.37 answer ENOSYS (and Go's runtime throws).
+func TestStubOwnsPollOneoffWhateverTheHostProvides(t *testing.T) {
+	const (
+		opI32Load  = 0x28
+		opI32Store = 0x36
+	)
+	four := []byte{i32, i32, i32, i32}
+	module := wasmtest.Module{
+		Imports: []wasmtest.Import{
+			{Module: "env", Name: "a", Results: []byte{i32}},
+			{Module: "wasi_snapshot_preview1", Name: "poll_oneoff", Params: four, Results: []byte{i32}},
+		},
+		Funcs: []wasmtest.Func{
+			// poll: store 7 at address 32, then poll_oneoff(0, 0, 1, 32)
+			{Export: "poll", Results: []byte{i32}, Code: []byte{
+				wasmtest.OpI32Const, 32, wasmtest.OpI32Const, 7, opI32Store, 2, 0,
+				wasmtest.OpI32Const, 0, wasmtest.OpI32Const, 0, wasmtest.OpI32Const, 1, wasmtest.OpI32Const, 32,
+				wasmtest.OpCall, 1}},
+			{Export: "nevents", Results: []byte{i32}, Code: []byte{wasmtest.OpI32Const, 32, opI32Load, 2, 0}},
+			{Export: "call_a", Results: []byte{i32}, Code: []byte{wasmtest.OpCall, 0}},
+		},
+	}.Build()
+	provided := map[string]bool{"env.a": true, "wasi_snapshot_preview1.poll_oneoff": true}
+	stubbed, names, err := Stub(module, provided)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 1 || names[0] != "wasi_snapshot_preview1.poll_oneoff" {
+		t.Fatalf("replaced %v, want poll_oneoff alone", names)
+	}
+
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	b := r.NewHostModuleBuilder("env")
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, s []uint64) { s[0] = 10 }),
+		nil, []api.ValueType{api.ValueTypeI32}).Export("a")
+	if _, err := b.Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w := r.NewHostModuleBuilder("wasi_snapshot_preview1")
+	w.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, s []uint64) {
+		t.Error("the host's poll_oneoff was called")
+		s[0] = 52 // ENOSYS, as Envoy 1.33 answers
+	}), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).Export("poll_oneoff")
+	if _, err := w.Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mod, err := r.Instantiate(ctx, stubbed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(fn string) uint64 {
+		out, err := mod.ExportedFunction(fn).Call(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+		return out[0]
+	}
+	if got := call("poll"); got != 0 {
+		t.Errorf("poll_oneoff answered errno %d, want 0 (success)", got)
+	}
+	if got := call("nevents"); got != 0 {
+		t.Errorf("poll_oneoff left nevents = %d, want 0", got)
+	}
+	if got := call("call_a"); got != 10 {
+		t.Errorf("call_a = %d after the rewrite, want 10", got)
+	}
+	compiled, err := r.CompileModule(ctx, stubbed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range compiled.ImportedFunctions() {
+		if m, n, _ := f.Import(); m+"."+n != "env.a" {
+			t.Errorf("still imports %s.%s", m, n)
+		}
+	}
+}
+
+func TestStubRefusesAPollOneoffOfAnotherType(t *testing.T) {
+	module := wasmtest.Module{Imports: []wasmtest.Import{
+		{Module: "wasi_snapshot_preview1", Name: "poll_oneoff", Params: []byte{i32, i32}, Results: []byte{i32}},
+	}}.Build()
+	if _, _, err := Stub(module, map[string]bool{"wasi_snapshot_preview1.poll_oneoff": true}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("err = %v, want ErrUnsupported", err)
+	}
+}

@@ -6,6 +6,10 @@
 //	    -listen 127.0.0.1:8080 -upstream http://127.0.0.1:3000 \
 //	    -cluster entra=https://login.microsoftonline.com -cluster user_sync=http://127.0.0.1:9000 \
 //	    [-concurrency 2] [-env KEY=VALUE | -env KEY]... [-tls-cert FILE -tls-key FILE]
+//	    [-envoy 1.33|newest]
+//
+// By default it answers as Envoy 1.33, the oldest release entra-auth supports, where
+// releases differ (see envoyhost.Release); -envoy newest answers as the newest.
 //
 // It prints "listening on ADDR" once it serves, and exits with status 1 and the
 // filter's own error when the plugin fails to start.
@@ -83,6 +87,7 @@ func run(args []string) error {
 	vmID := fs.String("vm-id", "", "the vm_id, which scopes shared data and queues")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (`file`, PEM); needs -tls-key")
 	tlsKey := fs.String("tls-key", "", "the certificate's private key (`file`, PEM)")
+	envoyRelease := fs.String("envoy", "1.33", "answer as this Envoy `release` where releases differ: 1.33 (the oldest supported) or newest")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runner to this `file` until it stops (SIGINT/SIGTERM)")
 	clusters, env := pairs{}, vmEnv{}
 	fs.Var(clusters, "cluster", "`NAME=URL` of a cluster the filter may call (repeatable)")
@@ -100,6 +105,10 @@ func run(args []string) error {
 	level, ok := envoyhost.ParseLogLevel(*logLevel)
 	if !ok {
 		return fmt.Errorf("-log-level %q: want trace, debug, info, warn, error or critical", *logLevel)
+	}
+	release, err := envoyhost.ParseRelease(*envoyRelease)
+	if err != nil {
+		return fmt.Errorf("-envoy: %w", err)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -150,6 +159,7 @@ func run(args []string) error {
 		Upstream:            *upstream,
 		Concurrency:         *concurrency,
 		LogLevel:            level,
+		Envoy:               release,
 		CompilationCacheDir: cacheDir,
 	})
 	if err != nil {
