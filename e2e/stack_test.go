@@ -49,6 +49,8 @@ type stackOptions struct {
 	// clusters and env are more clusters the filter may call (mockCluster for the mock,
 	// which also serves Microsoft Graph), and VM variables.
 	clusters, env map[string]string
+	// runnerArgs are more flags for the runner (a later -wasm replaces the module).
+	runnerArgs []string
 }
 
 // mockCluster, as a cluster's address, is the stack's mock Entra ID.
@@ -144,7 +146,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	for k, v := range o.env {
 		args = append(args, "-env", k+"="+v)
 	}
-	s.runner = startRunner(t, args...)
+	s.runner = startRunner(t, append(args, o.runnerArgs...)...)
 	s.base = "https://" + s.runner.addr
 	return s
 }
