@@ -71,7 +71,12 @@ func (p *plugin) OnPluginStart(configurationSize int) types.OnPluginStartStatus 
 			us.URL, us.Cluster, us.Timeout, map[bool]string{true: "allow", false: "deny"}[us.AllowOnFailure])
 	}
 	createRefreshSlots()
-	p.idp.tick(false) // fetch the provider's metadata now, from the root context
+	// Fetch the provider's metadata on the first tick, not now: Envoy first runs this in
+	// a canary VM that it destroys at once, cancelling its calls; a fetch started here
+	// would leave the fetch lease with a VM that is gone, and every sign-in would wait
+	// for the lease to run out (three IdP timeouts) after each start and push. A canary
+	// never ticks.
+	p.idp.setTick(busyTick)
 	return types.OnPluginStartStatusOK
 }
 

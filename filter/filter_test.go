@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -73,6 +74,7 @@ func startedWith(t *testing.T, config string) proxytest.HostEmulator {
 	if host.StartPlugin() != types.OnPluginStartStatusOK {
 		t.Fatalf("plugin did not start: %v", host.GetCriticalLogs())
 	}
+	host.Tick() // the first tick fetches the metadata
 	answer := func(wantPath string, body []byte) {
 		calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
 		last := calls[len(calls)-1]
@@ -100,6 +102,31 @@ func request(path string, extra ...[2]string) [][2]string {
 }
 
 var browserAccept = [2]string{"accept", "text/html,application/xhtml+xml"}
+
+// Envoy starts a plugin first in a canary VM that it destroys at once, cancelling its
+// calls: a plugin that fetched at start, taking the shared fetch lease, would leave the
+// lease with a VM that is gone. The fetch waits for the first tick, which a canary never
+// gets.
+func TestPluginStartMakesNoCall(t *testing.T) {
+	host := newHost(t, testConfig)
+	if host.StartPlugin() != types.OnPluginStartStatusOK {
+		t.Fatalf("plugin did not start: %v", host.GetCriticalLogs())
+	}
+	if calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID); len(calls) != 0 {
+		t.Fatalf("plugin start dispatched %d calls", len(calls))
+	}
+	_, lease := idpKeys("https://login.microsoftonline.com/" + tenant + "/v2.0/.well-known/openid-configuration")
+	if _, _, err := proxywasm.GetSharedData(lease); err == nil {
+		t.Error("plugin start took the fetch lease")
+	}
+	host.Tick()
+	if calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID); len(calls) != 1 {
+		t.Fatalf("the first tick dispatched %d calls, want the discovery fetch", len(calls))
+	}
+	if _, _, err := proxywasm.GetSharedData(lease); err != nil {
+		t.Errorf("the first tick fetched without the lease: %v", err)
+	}
+}
 
 func TestPluginStartRefusesBadConfiguration(t *testing.T) {
 	host := newHost(t, `{"tenant_id": "common", "tenantid": "x"}`)

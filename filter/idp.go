@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -17,13 +18,24 @@ import (
 )
 
 // Shared data keys. Shared data is per vm_id and per Envoy process: what one worker's VM
-// fetched, the others read.
+// fetched, the others read. The metadata and its fetch lease are kept per discovery URL
+// (idpKeys): shared data outlives a configuration push, and a push that changes
+// authority or tenant_id must not adopt the metadata fetched for the old one.
 const (
 	sharedMetadataKey   = "entra-auth/idp-metadata/v1"
 	sharedLeaseKey      = "entra-auth/idp-fetch-lease"
 	sharedKidRefreshKey = "entra-auth/jwks-unknown-kid-refresh"
 	sharedUsedStatesKey = "entra-auth/used-states"
 )
+
+// idpKeys are the shared data keys of the metadata and of its fetch lease for the
+// provider at discoveryURL.
+func idpKeys(discoveryURL string) (metadata, lease string) {
+	h := fnv.New64a()
+	h.Write([]byte(discoveryURL))
+	suffix := "/" + strconv.FormatUint(h.Sum64(), 16)
+	return sharedMetadataKey + suffix, sharedLeaseKey + suffix
+}
 
 // Tick periods: quick while a fetch is wanted or streams wait, slow otherwise.
 const (
@@ -51,6 +63,8 @@ type idpCache struct {
 	cfg      *flow.Config
 	instance string // this VM, in the fetch lease
 	now      func() time.Time
+	// metadataKey and leaseKey are the shared data keys for this provider (idpKeys).
+	metadataKey, leaseKey string
 
 	current       *metadata
 	sharedBody    []byte // current, as stored in shared data
@@ -65,7 +79,9 @@ type idpCache struct {
 }
 
 func newIDPCache(cfg *flow.Config, instance string, now func() time.Time) *idpCache {
-	return &idpCache{cfg: cfg, instance: instance, now: now}
+	c := &idpCache{cfg: cfg, instance: instance, now: now}
+	c.metadataKey, c.leaseKey = idpKeys(cfg.DiscoveryURL())
+	return c
 }
 
 // await calls fn with the metadata: at once if it is loaded, else when a fetch ends. While
@@ -295,7 +311,7 @@ func (c *idpCache) store(md *metadata, disc, keys []byte) {
 	value := binary.LittleEndian.AppendUint64(nil, uint64(md.fetchedAt.UnixNano()))
 	value = binary.LittleEndian.AppendUint32(value, uint32(len(disc)))
 	value = append(append(value, disc...), keys...)
-	if err := proxywasm.SetSharedData(sharedMetadataKey, value, 0); err != nil {
+	if err := proxywasm.SetSharedData(c.metadataKey, value, 0); err != nil {
 		proxywasm.LogWarnf("entra-auth: cannot share the identity provider's metadata with the other workers: %v", err)
 	}
 	c.sharedBody = value
@@ -313,7 +329,7 @@ func (c *idpCache) currentDiscoveryBody() []byte {
 // every waiter (it is newer than what any of them saw, including those waiting for an
 // unknown kid), and reports whether it did.
 func (c *idpCache) adoptShared() bool {
-	value, _, err := proxywasm.GetSharedData(sharedMetadataKey)
+	value, _, err := proxywasm.GetSharedData(c.metadataKey)
 	if err != nil || len(value) < 12 {
 		return false
 	}
@@ -347,7 +363,7 @@ func (c *idpCache) adoptShared() bool {
 // rare race where two VMs both see no lease, both fetch once.
 
 func (c *idpCache) takeLease(now time.Time) bool {
-	value, cas, err := proxywasm.GetSharedData(sharedLeaseKey)
+	value, cas, err := proxywasm.GetSharedData(c.leaseKey)
 	found := err == nil
 	if found {
 		holder, until, ok := strings.Cut(string(value), "|")
@@ -358,19 +374,19 @@ func (c *idpCache) takeLease(now time.Time) bool {
 	}
 	mine := []byte(c.instance + "|" + strconv.FormatInt(now.Add(3*c.cfg.IDPTimeout+time.Second).UnixNano(), 10))
 	if !found {
-		if proxywasm.SetSharedData(sharedLeaseKey, mine, 0) != nil {
+		if proxywasm.SetSharedData(c.leaseKey, mine, 0) != nil {
 			return false
 		}
-		back, _, err := proxywasm.GetSharedData(sharedLeaseKey)
+		back, _, err := proxywasm.GetSharedData(c.leaseKey)
 		return err == nil && bytes.Equal(back, mine)
 	}
-	return proxywasm.SetSharedData(sharedLeaseKey, mine, cas) == nil
+	return proxywasm.SetSharedData(c.leaseKey, mine, cas) == nil
 }
 
 func (c *idpCache) releaseLease() {
-	value, cas, err := proxywasm.GetSharedData(sharedLeaseKey)
+	value, cas, err := proxywasm.GetSharedData(c.leaseKey)
 	if err != nil || !strings.HasPrefix(string(value), c.instance+"|") {
 		return
 	}
-	_ = proxywasm.SetSharedData(sharedLeaseKey, []byte(c.instance+"|0"), cas)
+	_ = proxywasm.SetSharedData(c.leaseKey, []byte(c.instance+"|0"), cas)
 }
