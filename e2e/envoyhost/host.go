@@ -2,6 +2,7 @@ package envoyhost
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -77,8 +78,10 @@ type Log struct {
 // clusters. It serves HTTP: each request runs through a VM, then to the upstream.
 type Host struct {
 	cfg       Config
+	compiled  wazero.CompiledModule
+	main      *vm   // the VM on Envoy's main thread: ticks and calls, no streams
+	vms       []*vm // one per worker
 	runtime   wazero.Runtime
-	vms       []*vm
 	clusters  map[string]*url.URL
 	upstream  *url.URL
 	transport http.RoundTripper
@@ -87,7 +90,9 @@ type Host struct {
 	queues    sharedQueues
 	metrics   metricStore
 	logMu     sync.Mutex
-	vmNanos   atomic.Int64 // time spent inside callbacks, all VMs
+	// reconfigureMu keeps configuration pushes one at a time.
+	reconfigureMu sync.Mutex
+	vmNanos       atomic.Int64 // time spent inside callbacks, all VMs
 }
 
 // New compiles the module, checks that it imports only what Envoy provides, and starts
@@ -156,17 +161,82 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		h.runtime.Close(ctx)
 		return nil, err
 	}
+	h.compiled = compiled
+	// Envoy's order (proxy-wasm-cpp-host createWasm and WasmHandleBase::canary; Envoy's
+	// PluginConfig, whose thread-local slot starts the plugin on every thread): a canary
+	// VM runs the start sequence and is destroyed, then the main thread's VM and each
+	// worker's start.
+	if err := h.canary(cfg.PluginConfiguration); err != nil {
+		h.runtime.Close(ctx)
+		return nil, err
+	}
+	h.main = newVM(h, MainThreadVM)
+	var startErr error
+	if h.main.run(func() { startErr = h.main.start(compiled, cfg.PluginConfiguration) }); startErr != nil {
+		h.Close(ctx)
+		return nil, fmt.Errorf("wasm VM on the main thread: %w", startErr)
+	}
 	for i := 0; i < cfg.Concurrency; i++ {
 		v := newVM(h, i)
 		h.vms = append(h.vms, v)
-		var startErr error
-		v.run(func() { startErr = v.start(compiled) })
+		v.run(func() { startErr = v.start(compiled, cfg.PluginConfiguration) })
 		if startErr != nil {
 			h.Close(ctx)
 			return nil, fmt.Errorf("wasm VM %d: %w", i, startErr)
 		}
 	}
 	return h, nil
+}
+
+// canary starts the plugin with configuration in a VM of its own and destroys it, as
+// Envoy does before it starts a plugin anywhere else, at start and at each
+// configuration push (WasmHandleBase::canary): proxy_on_done and proxy_on_delete are
+// never called, and its dispatched calls never answer. What it wrote to shared data
+// stays.
+func (h *Host) canary(configuration []byte) error {
+	v := newVM(h, CanaryVM)
+	var err error
+	v.run(func() {
+		err = v.start(h.compiled, configuration)
+		v.kill()
+	})
+	v.stop()
+	if v.mod != nil {
+		v.mod.Close(context.Background())
+	}
+	if err != nil {
+		return fmt.Errorf("wasm VM canary: %w", err)
+	}
+	return nil
+}
+
+// Reconfigure pushes a new plugin configuration, as an xDS update of the filter's
+// configuration does in Envoy: a canary VM tries it first, and a configuration it
+// refuses changes nothing (the error says why); then every VM, the main thread's and
+// each worker's, starts a root context with it, and the old root contexts are shut down.
+func (h *Host) Reconfigure(configuration []byte) error {
+	h.reconfigureMu.Lock()
+	defer h.reconfigureMu.Unlock()
+	if err := h.canary(configuration); err != nil {
+		return err
+	}
+	var errs []error
+	for _, v := range h.allVMs() {
+		var err error
+		v.run(func() { err = v.reconfigure(configuration) })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("wasm VM %s: %w", strings.TrimPrefix(vmName(v.index), "vm "), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// allVMs are the VMs that live on: the main thread's, then the workers'.
+func (h *Host) allVMs() []*vm {
+	if h.main == nil {
+		return h.vms
+	}
+	return append([]*vm{h.main}, h.vms...)
 }
 
 // maxMemoryPages is Envoy's limit on a module's memory: 1 GiB of 64 KiB pages.
@@ -215,7 +285,7 @@ func parseBaseURL(raw string) (*url.URL, error) {
 // Close shuts every VM down as Envoy does on drain (proxy_on_done, then proxy_on_delete,
 // waiting for proxy_done when the module asks for time) and releases the runtime.
 func (h *Host) Close(ctx context.Context) error {
-	for _, v := range h.vms {
+	for _, v := range h.allVMs() {
 		if v.mod != nil {
 			v.run(v.shutdown)
 			select {
@@ -257,11 +327,21 @@ func (h *Host) log(vmIndex int, level LogLevel, msg string) {
 
 // writeLog formats a line as Envoy does for its wasm component.
 func writeLog(w io.Writer, l Log) {
-	who := "host"
-	if l.VM >= 0 {
-		who = fmt.Sprintf("vm %d", l.VM)
-	}
+	who := vmName(l.VM)
 	fmt.Fprintf(w, "[%s][%s][wasm] %s: %s\n", l.Time.Format("2006-01-02 15:04:05.000"), l.Level, who, l.Message)
+}
+
+// vmName names a VM in logs and errors.
+func vmName(index int) string {
+	switch index {
+	case -1:
+		return "host"
+	case MainThreadVM:
+		return "main thread"
+	case CanaryVM:
+		return "canary"
+	}
+	return fmt.Sprintf("vm %d", index)
 }
 
 // VMTime is the total time spent inside the module's callbacks (host functions they

@@ -142,7 +142,7 @@ func envFuncs() []hostFunc {
 		{"env", "proxy_get_metric", i32s(2), i32s(1), hostGetMetric},
 		{"env", "proxy_set_effective_context", i32s(1), i32s(1), func(v *vm, s []uint64) {
 			id := u32(s[0])
-			if _, ok := v.streams[id]; !ok && id != v.rootID {
+			if _, ok := v.streams[id]; !ok && !v.isRoot(id) {
 				ret(s, resultBadArgument)
 				return
 			}
@@ -150,6 +150,11 @@ func envFuncs() []hostFunc {
 			ret(s, resultOk)
 		}},
 		{"env", "proxy_done", nil, i32s(1), func(v *vm, s []uint64) {
+			if root := v.context(); v.retiring[root] {
+				v.afterCall(func() { v.deleteRoot(root) })
+				ret(s, resultOk)
+				return
+			}
 			if !v.pendingDone {
 				ret(s, resultNotFound)
 				return
@@ -406,7 +411,7 @@ func (v *vm) buffer(bufferType uint32) (data []byte, set func([]byte), ok bool) 
 		return v.host.cfg.VMConfiguration, nil, true
 	case bufferPluginConfiguration:
 		if v.configuring {
-			return v.host.cfg.PluginConfiguration, nil, true
+			return v.configuration, nil, true
 		}
 	case bufferHTTPCallResponse:
 		if v.callResponse != nil {

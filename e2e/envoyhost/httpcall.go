@@ -15,6 +15,7 @@ import (
 // pendingCall is a dispatched call in flight.
 type pendingCall struct {
 	cancel context.CancelFunc
+	root   uint32 // the root context that made it, which its answer goes to
 }
 
 // callResponse is what proxy_on_http_call_response lets the module read.
@@ -80,7 +81,7 @@ func hostHTTPCall(v *vm, s []uint64) {
 	if v.nextCallID == 0 {
 		v.nextCallID = 1
 	}
-	v.calls[token] = &pendingCall{cancel: cancel}
+	v.calls[token] = &pendingCall{cancel: cancel, root: v.currentRoot()}
 	if !v.writeU32(tokenPtr, token) {
 		delete(v.calls, token)
 		cancel()
@@ -192,18 +193,20 @@ func sortedKeys(h http.Header) []string {
 
 // deliverCall hands a call's outcome to the module on the root context.
 func (v *vm) deliverCall(token uint32, resp *callResponse, err error) {
-	if _, ok := v.calls[token]; !ok {
+	call, ok := v.calls[token]
+	if !ok {
 		return
 	}
 	delete(v.calls, token)
+	root := call.root
 	if err != nil {
 		v.status.code, v.status.message = uint32(resultBrokenConnection), "reset"
-		v.callback(v.exports.onHTTPCallResponse, v.rootID, uint64(v.rootID), uint64(token), 0, 0, 0)
+		v.callback(v.exports.onHTTPCallResponse, root, uint64(root), uint64(token), 0, 0, 0)
 		v.status.code, v.status.message = 0, ""
 		return
 	}
 	v.callResponse = resp
-	v.callback(v.exports.onHTTPCallResponse, v.rootID, uint64(v.rootID), uint64(token),
+	v.callback(v.exports.onHTTPCallResponse, root, uint64(root), uint64(token),
 		uint64(len(resp.headers)), uint64(len(resp.body)), uint64(len(resp.trailers)))
 	v.callResponse = nil
 }

@@ -116,7 +116,7 @@ func hostRegisterQueue(v *vm, s []uint64) {
 		q.queues[token] = &sharedQueue{}
 	}
 	// The queue now signals this VM's root context (a stream's root, for a stream).
-	q.queues[token].owner, q.queues[token].context = v, v.rootID
+	q.queues[token].owner, q.queues[token].context = v, v.currentRoot()
 	q.mu.Unlock()
 	if !v.writeU32(u32(s[2]), token) {
 		ret(s, resultInvalidMemoryAccess)

@@ -28,6 +28,7 @@ import (
 type stream struct {
 	v    *vm
 	id   uint32
+	root uint32 // its plugin's root context
 	info streamInfo
 	out  *eventQueue
 
@@ -88,13 +89,13 @@ func (s *stream) interrupted() bool {
 // start runs the request headers (and body) through the filter.
 func (s *stream) start(headers headerMap, body []byte) {
 	v := s.v
-	s.id = v.newContextID()
+	s.id, s.root = v.newContextID(), v.rootID
 	v.streams[s.id] = s
 	if v.failed != nil {
 		s.failStream()
 		return
 	}
-	v.callback(v.exports.onContextCreate, s.id, uint64(s.id), uint64(v.rootID))
+	v.callback(v.exports.onContextCreate, s.id, uint64(s.id), uint64(s.root))
 	s.created = true
 	if s.interrupted() {
 		return

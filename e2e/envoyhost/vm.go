@@ -36,14 +36,16 @@ type vm struct {
 		onDone, onLog, onDelete api.Function
 	}
 
-	rootID        uint32
+	rootID        uint32          // the plugin's root context: streams, ticks and calls belong to it
+	retiring      map[uint32]bool // root contexts of replaced configurations waiting for proxy_done
 	nextContextID uint32
 	currentID     uint32 // context of the callback in progress
 	effectiveID   uint32 // set by proxy_set_effective_context for the rest of that callback
 	streams       map[uint32]*stream
-	starting      bool // in _initialize: Envoy restricts which imports may be called
-	allocating    bool // in proxy_on_memory_allocate: so it does, more strictly
-	configuring   bool // in proxy_on_configure: the plugin configuration is readable
+	starting      bool   // in _initialize: Envoy restricts which imports may be called
+	allocating    bool   // in proxy_on_memory_allocate: so it does, more strictly
+	configuring   bool   // in proxy_on_configure: the plugin configuration is readable
+	configuration []byte // the plugin configuration being applied
 	failed        error
 	after         []func() // Envoy's "after VM call" actions, run when the task ends
 	draining      bool
@@ -81,6 +83,7 @@ func newVM(h *Host, index int) *vm {
 		stopped:       make(chan struct{}),
 		streams:       map[uint32]*stream{},
 		calls:         map[uint32]*pendingCall{},
+		retiring:      map[uint32]bool{},
 		metricNames:   map[uint32]string{},
 		nextContextID: 1,
 		nextCallID:    1,
@@ -154,7 +157,7 @@ func (v *vm) drainAfter() {
 
 // start instantiates the module and runs Envoy's start sequence: _initialize, then the
 // root context's proxy_on_context_create, proxy_on_vm_start and proxy_on_configure.
-func (v *vm) start(compiled wazero.CompiledModule) error {
+func (v *vm) start(compiled wazero.CompiledModule, configuration []byte) error {
 	v.startingUp = true
 	defer func() { v.startingUp, v.startLog = false, nil }()
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions()
@@ -201,22 +204,78 @@ func (v *vm) start(compiled wazero.CompiledModule) error {
 			return fmt.Errorf("_start: %w", err)
 		}
 	}
+	_, err = v.startRoot(configuration)
+	return err
+}
 
-	v.rootID = v.newContextID()
-	v.callback(e.onContextCreate, v.rootID, uint64(v.rootID), 0)
+// startRoot creates a root context for the plugin with configuration, as
+// proxy-wasm-cpp-host's WasmBase::start and configure do for each plugin (each
+// configuration a plugin is pushed with): proxy_on_context_create, proxy_on_vm_start,
+// then proxy_on_configure.
+func (v *vm) startRoot(configuration []byte) (uint32, error) {
+	e := &v.exports
+	root := v.newContextID()
+	v.rootID = root
+	v.callback(e.onContextCreate, root, uint64(root), 0)
 	if v.failed != nil {
-		return v.startError("proxy_on_context_create")
+		return root, v.startError("proxy_on_context_create")
 	}
-	if ok, called := v.callback(e.onVMStart, v.rootID, uint64(v.rootID), uint64(len(v.host.cfg.VMConfiguration))); v.failed != nil || (called && ok == 0) {
-		return v.startError("VM start (proxy_on_vm_start returned false)")
+	if ok, called := v.callback(e.onVMStart, root, uint64(root), uint64(len(v.host.cfg.VMConfiguration))); v.failed != nil || (called && ok == 0) {
+		return root, v.startError("VM start (proxy_on_vm_start returned false)")
 	}
-	v.configuring = true
-	ok, called := v.callback(e.onConfigure, v.rootID, uint64(v.rootID), uint64(len(v.host.cfg.PluginConfiguration)))
-	v.configuring = false
+	v.configuring, v.configuration = true, configuration
+	ok, called := v.callback(e.onConfigure, root, uint64(root), uint64(len(configuration)))
+	v.configuring, v.configuration = false, nil
 	if v.failed != nil || (called && ok == 0) {
-		return v.startError("plugin configuration (proxy_on_configure returned false)")
+		return root, v.startError("plugin configuration (proxy_on_configure returned false)")
 	}
+	return root, nil
+}
+
+// reconfigure gives the VM a plugin with a new configuration, as Envoy does on a
+// configuration push: a new root context starts and takes the new streams; the old one
+// gets proxy_on_done and, once it is done, proxy_on_delete, and its calls are cancelled.
+func (v *vm) reconfigure(configuration []byte) error {
+	v.startingUp = true
+	defer func() { v.startingUp, v.startLog = false, nil }()
+	old := v.rootID
+	if _, err := v.startRoot(configuration); err != nil {
+		v.rootID = old // the old configuration goes on
+		return err
+	}
+	v.retire(old)
 	return nil
+}
+
+// retire ends a root context that is no longer the plugin's.
+func (v *vm) retire(root uint32) {
+	if res, called := v.callback(v.exports.onDone, root, uint64(root)); called && res == 0 {
+		v.retiring[root] = true // proxy_done will finish it
+		return
+	}
+	v.deleteRoot(root)
+}
+
+func (v *vm) deleteRoot(root uint32) {
+	delete(v.retiring, root)
+	v.callback(v.exports.onDelete, root, uint64(root))
+	for token, c := range v.calls {
+		if c.root == root {
+			c.cancel()
+			delete(v.calls, token)
+		}
+	}
+}
+
+// kill destroys the VM as Envoy destroys its canary: no proxy_on_done or
+// proxy_on_delete, its dispatched calls cancelled, its ticks stopped.
+func (v *vm) kill() {
+	v.setTickPeriod(0)
+	for token, c := range v.calls {
+		c.cancel()
+		delete(v.calls, token)
+	}
+	close(v.done)
 }
 
 func (v *vm) startError(step string) error {
@@ -267,7 +326,7 @@ func (v *vm) fail(err error) {
 		return
 	}
 	v.failed = err
-	v.logf(LogCritical, "wasm VM %d failed: %v", v.index, err)
+	v.logf(LogCritical, "wasm VM %s failed: %v", strings.TrimPrefix(vmName(v.index), "vm "), err)
 	for _, s := range v.streams {
 		s.failStream()
 	}
@@ -277,15 +336,35 @@ func (v *vm) fail(err error) {
 // still exists, else the one whose callback is running.
 func (v *vm) context() uint32 {
 	if v.effectiveID != 0 {
-		if _, ok := v.streams[v.effectiveID]; ok || v.effectiveID == v.rootID {
+		if _, ok := v.streams[v.effectiveID]; ok || v.isRoot(v.effectiveID) {
 			return v.effectiveID
 		}
 	}
 	return v.currentID
 }
 
+// currentRoot is the root context of the context host calls act on: itself for a root
+// context, its plugin's for a stream. Dispatched calls and queues belong to it.
+func (v *vm) currentRoot() uint32 {
+	id := v.context()
+	if s, ok := v.streams[id]; ok {
+		return s.root
+	}
+	return id
+}
+
+// isRoot reports whether id is a root context of this VM that has not been deleted.
+func (v *vm) isRoot(id uint32) bool { return id == v.rootID || v.retiring[id] }
+
 // stream returns the stream host calls act on, or nil in a root context.
 func (v *vm) stream() *stream { return v.streams[v.context()] }
+
+// The log's name for VMs that serve no streams: the one that runs on Envoy's main
+// thread, and the canary Envoy starts and destroys before the others.
+const (
+	MainThreadVM = -2
+	CanaryVM     = -3
+)
 
 func (v *vm) logf(level LogLevel, format string, args ...any) {
 	v.host.log(v.index, level, fmt.Sprintf(format, args...))
@@ -390,10 +469,10 @@ func (v *vm) finishShutdown() {
 	default:
 	}
 	v.pendingDone = false
-	v.callback(v.exports.onDelete, v.rootID, uint64(v.rootID))
 	v.setTickPeriod(0)
-	for _, c := range v.calls {
-		c.cancel()
+	v.deleteRoot(v.rootID)
+	for root := range v.retiring {
+		v.deleteRoot(root)
 	}
 	close(v.done)
 }

@@ -12,7 +12,10 @@
 // releases differ (see envoyhost.Release); -envoy newest answers as the newest.
 //
 // It prints "listening on ADDR" once it serves, and exits with status 1 and the
-// filter's own error when the plugin fails to start.
+// filter's own error when the plugin fails to start. SIGHUP reads -config again and
+// pushes it to the running VMs, as an xDS update of the filter's configuration would:
+// a canary VM tries it first, and a configuration it refuses leaves the old one in
+// place; either way the runner says so on standard error.
 package main
 
 import (
@@ -72,6 +75,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wasmhost:", err)
 		os.Exit(1)
 	}
+}
+
+// pushConfiguration reads the plugin configuration again and pushes it to the VMs.
+func pushConfiguration(host *envoyhost.Host, path string) {
+	var configuration []byte
+	if path != "" {
+		var err error
+		if configuration, err = os.ReadFile(path); err != nil {
+			fmt.Fprintf(os.Stderr, "wasmhost: configuration push refused, the old configuration stays: %v\n", err)
+			return
+		}
+	}
+	if err := host.Reconfigure(configuration); err != nil {
+		fmt.Fprintf(os.Stderr, "wasmhost: configuration push refused, the old configuration stays: %v\n", err)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "wasmhost: configuration pushed")
 }
 
 func run(args []string) error {
@@ -180,6 +200,13 @@ func run(args []string) error {
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+	go func() {
+		for range hangup {
+			pushConfiguration(host, *configPath)
+		}
+	}()
 	serveErr := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
