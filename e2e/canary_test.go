@@ -115,4 +115,3 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
-

@@ -224,6 +224,9 @@ func TestRunnerRefusesBadFlags(t *testing.T) {
 		{[]string{"-upstream", "ftp://x"}, "upstream"},
 		{[]string{}, "-upstream are required"},
 		{[]string{"-upstream", "http://127.0.0.1:1", "-log-level", "loud"}, "-log-level"},
+		{[]string{"-upstream", "http://127.0.0.1:1", "-envoy", "1.20"}, "-envoy"},
+		{[]string{"-upstream", "http://127.0.0.1:1", "-failure-policy", "FAIL_SOMETIMES"}, "-failure-policy"},
+		{[]string{"-upstream", "http://127.0.0.1:1", "-xff-num-trusted-hops", "1"}, "with -use-remote-address"},
 	} {
 		cmd := exec.Command(runnerFile, append([]string{"-wasm", moduleFile, "-listen", "127.0.0.1:0"}, tc.args...)...)
 		out, err := cmd.CombinedOutput()

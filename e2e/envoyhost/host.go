@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -57,6 +58,22 @@ type Config struct {
 	// Transport carries upstream requests and dispatched calls. Default: a clone of
 	// http.DefaultTransport.
 	Transport http.RoundTripper
+	// StreamIdleTimeout is the connection manager's stream_idle_timeout: a stream with
+	// no activity for that long, until its response starts, is answered 408. Default 5
+	// minutes, as Envoy's; negative means none.
+	StreamIdleTimeout time.Duration
+	// UseRemoteAddress is the connection manager's use_remote_address, as an edge proxy
+	// sets it: the peer is appended to x-forwarded-for, and the client's
+	// x-forwarded-proto is replaced by the connection's scheme unless
+	// XFFNumTrustedHops (xff_num_trusted_hops) says a trusted proxy set it.
+	UseRemoteAddress  bool
+	XFFNumTrustedHops int
+	// FailurePolicy is the plugin's failure_policy: what happens to requests once a VM
+	// has failed (a trap, a Go panic). The zero value is FAIL_CLOSED, Envoy's default.
+	FailurePolicy FailurePolicy
+	// ReloadBackoff is reload_config.backoff.base_interval for FAIL_RELOAD: a failed
+	// VM is replaced at most this often. Default 1 s, as Envoy's.
+	ReloadBackoff time.Duration
 	// Envoy is the release whose answers the host gives where releases differ; the zero
 	// value is the oldest supported (Envoy133).
 	Envoy Release
@@ -80,7 +97,9 @@ type Host struct {
 	cfg       Config
 	compiled  wazero.CompiledModule
 	main      *vm   // the VM on Envoy's main thread: ticks and calls, no streams
-	vms       []*vm // one per worker
+	vms       []*vm // one per worker; vmMu guards the slots, which FAIL_RELOAD refills
+	vmMu      sync.RWMutex
+	loadedAt  []time.Time // when each worker's VM was last started, for the reload backoff
 	runtime   wazero.Runtime
 	clusters  map[string]*url.URL
 	upstream  *url.URL
@@ -90,8 +109,10 @@ type Host struct {
 	queues    sharedQueues
 	metrics   metricStore
 	logMu     sync.Mutex
-	// reconfigureMu keeps configuration pushes one at a time.
+	// reconfigureMu keeps configuration pushes one at a time; configMu guards
+	// cfg.PluginConfiguration, which pushes change.
 	reconfigureMu sync.Mutex
+	configMu      sync.Mutex
 	vmNanos       atomic.Int64 // time spent inside callbacks, all VMs
 }
 
@@ -110,6 +131,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	if cfg.RouteTimeout == 0 {
 		cfg.RouteTimeout = 15 * time.Second
+	}
+	if cfg.ReloadBackoff <= 0 {
+		cfg.ReloadBackoff = time.Second
+	}
+	if cfg.StreamIdleTimeout == 0 {
+		cfg.StreamIdleTimeout = 5 * time.Minute
 	}
 	h := &Host{cfg: cfg, clusters: map[string]*url.URL{}, transport: cfg.Transport}
 	if h.transport == nil {
@@ -179,6 +206,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	for i := 0; i < cfg.Concurrency; i++ {
 		v := newVM(h, i)
 		h.vms = append(h.vms, v)
+		h.loadedAt = append(h.loadedAt, time.Now())
 		v.run(func() { startErr = v.start(compiled, cfg.PluginConfiguration) })
 		if startErr != nil {
 			h.Close(ctx)
@@ -220,6 +248,9 @@ func (h *Host) Reconfigure(configuration []byte) error {
 	if err := h.canary(configuration); err != nil {
 		return err
 	}
+	h.configMu.Lock()
+	h.cfg.PluginConfiguration = configuration
+	h.configMu.Unlock()
 	var errs []error
 	for _, v := range h.allVMs() {
 		var err error
@@ -233,10 +264,43 @@ func (h *Host) Reconfigure(configuration []byte) error {
 
 // allVMs are the VMs that live on: the main thread's, then the workers'.
 func (h *Host) allVMs() []*vm {
+	h.vmMu.RLock()
+	defer h.vmMu.RUnlock()
 	if h.main == nil {
-		return h.vms
+		return slices.Clone(h.vms)
 	}
 	return append([]*vm{h.main}, h.vms...)
+}
+
+// worker returns worker i's VM for a new stream. Under FAIL_RELOAD a failed VM is
+// replaced by a new one, started with the current configuration, at most once per
+// ReloadBackoff (Envoy's PluginConfig::maybeReloadHandleIfNeeded); until then, and if
+// the new one fails to start, the failed VM answers.
+func (h *Host) worker(i int) *vm {
+	h.vmMu.RLock()
+	v := h.vms[i]
+	h.vmMu.RUnlock()
+	if h.cfg.FailurePolicy != FailReload || !v.hasFailed.Load() {
+		return v
+	}
+	h.vmMu.Lock()
+	defer h.vmMu.Unlock()
+	if v != h.vms[i] || time.Since(h.loadedAt[i]) < h.cfg.ReloadBackoff {
+		return h.vms[i]
+	}
+	h.loadedAt[i] = time.Now()
+	fresh := newVM(h, i)
+	var err error
+	fresh.run(func() { err = fresh.start(h.compiled, h.configuration()) })
+	if err != nil {
+		h.log(i, LogError, "reloading the failed VM: "+err.Error())
+		fresh.stop()
+		return v
+	}
+	h.log(i, LogInfo, "the failed VM was replaced (failure_policy FAIL_RELOAD)")
+	h.vms[i] = fresh
+	go func() { v.run(v.shutdown); v.stop() }()
+	return fresh
 }
 
 // maxMemoryPages is Envoy's limit on a module's memory: 1 GiB of 64 KiB pages.
@@ -331,6 +395,13 @@ func writeLog(w io.Writer, l Log) {
 	fmt.Fprintf(w, "[%s][%s][wasm] %s: %s\n", l.Time.Format("2006-01-02 15:04:05.000"), l.Level, who, l.Message)
 }
 
+// configuration is the plugin configuration now in force.
+func (h *Host) configuration() []byte {
+	h.configMu.Lock()
+	defer h.configMu.Unlock()
+	return h.cfg.PluginConfiguration
+}
+
 // vmName names a VM in logs and errors.
 func vmName(index int) string {
 	switch index {
@@ -351,8 +422,11 @@ func (h *Host) VMTime() time.Duration { return time.Duration(h.vmNanos.Load()) }
 // MemorySizes returns the size in bytes of each VM's linear memory, for tests that watch
 // the module's memory over many requests.
 func (h *Host) MemorySizes() []uint32 {
-	sizes := make([]uint32, len(h.vms))
-	for i, v := range h.vms {
+	h.vmMu.RLock()
+	workers := slices.Clone(h.vms)
+	h.vmMu.RUnlock()
+	sizes := make([]uint32, len(workers))
+	for i, v := range workers {
 		v.run(func() { sizes[i] = v.mod.Memory().Size() })
 	}
 	return sizes

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -291,9 +292,9 @@ func TestHeaderChangesReachTheUpstream(t *testing.T) {
 	if e.Headers["x-remove"] != nil || e.Headers["x-added"] == nil {
 		t.Errorf("remove/add not applied: %v", e.Headers)
 	}
-	// Like Envoy's setCopy, replace changes the first of repeated headers only.
-	if got := strings.Join(e.Headers["x-dup"], ","); got != "replaced,second" {
-		t.Errorf("x-dup = %q, want replaced,second", got)
+	// Like Envoy's setCopy, replace removes every occurrence and adds one.
+	if got := strings.Join(e.Headers["x-dup"], ","); got != "replaced" {
+		t.Errorf("x-dup = %q, want replaced alone", got)
 	}
 }
 
@@ -431,17 +432,32 @@ func TestPausedStreamsDoNotBlockTheVM(t *testing.T) {
 func TestPauseAndContinue(t *testing.T) {
 	other := startCluster(t, func(w http.ResponseWriter, r *http.Request) {})
 	never := startCluster(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	h := startProbe(t, func(c *Config) { c.Clusters = map[string]string{"other": other, "never": never} })
+	const idleTimeout = 1500 * time.Millisecond
+	h := startProbe(t, func(c *Config) {
+		c.Clusters = map[string]string{"other": other, "never": never}
+		c.StreamIdleTimeout = idleTimeout
+	})
 	t.Run("body rewritten", func(t *testing.T) {
 		e := do(t, nil, "POST", h.url+"/probe/body", "hello").echo(t)
 		if e.Body != "HELLO!" || e.Headers["content-length"][0] != "6" {
 			t.Errorf("upstream got %q with content-length %v", e.Body, e.Headers["content-length"])
 		}
 	})
-	t.Run("StopIteration on headers, then body Continue releases both", func(t *testing.T) {
-		e := do(t, nil, "POST", h.url+"/probe/pause", "abc").echo(t)
-		if e.Body != "ABC!" {
-			t.Errorf("upstream got %q", e.Body)
+	// cpp-host turns StopIteration on headers into StopAllIterationAndWatermark: the body
+	// does not reach the filter either, and a stream nothing resumes ends with Envoy's
+	// stream idle timeout.
+	t.Run("StopIteration on headers holds the body too, until the idle timeout", func(t *testing.T) {
+		before := h.upstreamHits.Load()
+		began := time.Now()
+		r := do(t, nil, "POST", h.url+"/probe/pause", "abc")
+		if r.status != http.StatusRequestTimeout || r.body != "stream timeout" {
+			t.Errorf("got %d %q, want 408 stream timeout", r.status, r.body)
+		}
+		if took := time.Since(began); took < idleTimeout {
+			t.Errorf("answered after %v, before the idle timeout", took)
+		}
+		if h.upstreamHits.Load() != before {
+			t.Error("a paused request reached the upstream")
 		}
 	})
 	t.Run("paused with nothing to resume stays paused", func(t *testing.T) {
@@ -467,12 +483,11 @@ func TestPauseAndContinue(t *testing.T) {
 		}
 		r.echo(t)
 	})
-	t.Run("response headers held by StopIteration go on with a body answered Continue", func(t *testing.T) {
+	t.Run("response headers held by StopIteration wait for continue, until the idle timeout", func(t *testing.T) {
 		r := do(t, nil, "GET", h.url+"/probe/pause-response-leaky?cluster=never", "")
-		if r.status != 200 || r.header.Get("x-probe-resumed") != "" {
-			t.Errorf("got %d %v; want the response released before the call answered", r.status, r.header)
+		if r.status != http.StatusRequestTimeout || r.header.Get("x-upstream") != "" {
+			t.Errorf("got %d %v; want the response held, then 408", r.status, r.header)
 		}
-		r.echo(t)
 	})
 	t.Run("response body buffered across frames and replaced", func(t *testing.T) {
 		r := do(t, nil, "GET", h.url+"/probe/wrap-body?chunks=50", "")
@@ -714,17 +729,42 @@ func TestClockAndRandomness(t *testing.T) {
 	}
 }
 
-func TestTrapFailsTheVM(t *testing.T) {
-	h := startProbe(t, nil)
-	if r := do(t, nil, "GET", h.url+"/probe/panic", ""); r.status != 503 {
-		t.Fatalf("panicking filter: %d %q", r.status, r.body)
-	}
-	// Fail closed: the VM is gone, so nothing passes any more.
-	if r := do(t, nil, "GET", h.url+"/hello", ""); r.status != 503 || h.upstreamHits.Load() != 0 {
-		t.Fatalf("after the trap: %d, upstream hits %d", r.status, h.upstreamHits.Load())
-	}
-	if l, ok := h.logs.find("failed"); !ok || l.Level != LogCritical {
-		t.Errorf("no critical log of the failure")
+// A trap (here a Go panic) fails the VM; what happens to requests then is the plugin's
+// failure_policy: 503 for good (FAIL_CLOSED, the default), the filter skipped
+// (FAIL_OPEN), or a new VM after the reload backoff (FAIL_RELOAD).
+func TestTrapFailsTheVMAsTheFailurePolicySays(t *testing.T) {
+	const backoff = 300 * time.Millisecond
+	for _, tc := range []struct {
+		policy FailurePolicy
+		// trapped is the status of the request whose callback trapped; after, of the
+		// next one; later, of one after the reload backoff.
+		trapped, after, later int
+		filtered              bool // the later request went through the filter
+	}{
+		{FailClosed, 503, 503, 503, false},
+		{FailOpen, 200, 200, 200, false},
+		{FailReload, 503, 503, 200, true},
+	} {
+		t.Run(fmt.Sprint(tc.policy), func(t *testing.T) {
+			h := startProbe(t, func(c *Config) { c.FailurePolicy, c.ReloadBackoff = tc.policy, backoff })
+			if r := do(t, nil, "GET", h.url+"/probe/panic", ""); r.status != tc.trapped {
+				t.Fatalf("the request that trapped: %d %q, want %d", r.status, r.body, tc.trapped)
+			}
+			if r := do(t, nil, "GET", h.url+"/hello", ""); r.status != tc.after {
+				t.Fatalf("right after the trap: %d, want %d", r.status, tc.after)
+			}
+			time.Sleep(backoff)
+			r := do(t, nil, "GET", h.url+"/hello", "")
+			if r.status != tc.later {
+				t.Fatalf("after the backoff: %d, want %d", r.status, tc.later)
+			}
+			if filtered := r.header.Get("x-probe-response") != ""; filtered != tc.filtered {
+				t.Errorf("after the backoff, through the filter: %v, want %v", filtered, tc.filtered)
+			}
+			if l, ok := h.logs.find("failed"); !ok || l.Level != LogCritical {
+				t.Errorf("no critical log of the failure")
+			}
+		})
 	}
 }
 
@@ -806,5 +846,76 @@ func TestShutdownWaitsForProxyDone(t *testing.T) {
 	}
 	if _, ok := logs.find("proxy_done was not called"); ok {
 		t.Error("the host gave up waiting although the module called proxy_done")
+	}
+}
+
+// seenHeaders asks the probe for the request headers it was given.
+func seenHeaders(t *testing.T, h *harness, headers ...string) map[string][]string {
+	t.Helper()
+	r := do(t, nil, "GET", h.url+"/probe/headers", "", headers...)
+	var got struct {
+		Headers [][2]string `json:"headers"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+		t.Fatalf("%v: %s", err, r.body)
+	}
+	out := map[string][]string{}
+	for _, p := range got.Headers {
+		out[p[0]] = append(out[p[0]], p[1])
+	}
+	return out
+}
+
+// :scheme, x-forwarded-proto and x-forwarded-for as Envoy's connection manager derives
+// them (ConnectionManagerUtility::mutateRequestHeaders), over a plain-HTTP listener.
+func TestSchemeAndForwardingHeadersAreEnvoys(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		useRemoteAddress bool
+		trustedHops      int
+		headers          []string
+		scheme, xfp, xff string
+	}{
+		{"no forwarding headers", false, 0, nil, "http", "http", ""},
+		// Without use_remote_address Envoy believes the client: an edge listener must set it.
+		{"client says https, not an edge", false, 0, []string{"X-Forwarded-Proto", "https"}, "https", "https", ""},
+		{"client says https, edge", true, 0, []string{"X-Forwarded-Proto", "https", "X-Forwarded-For", "203.0.113.9"}, "http", "http", "203.0.113.9,127.0.0.1"},
+		{"client says https, behind one trusted proxy", true, 1, []string{"X-Forwarded-Proto", "https", "X-Forwarded-For", "203.0.113.9"}, "https", "https", "203.0.113.9,127.0.0.1"},
+		{"no valid scheme in x-forwarded-proto", false, 0, []string{"X-Forwarded-Proto", "ftp"}, "http", "ftp", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startProbe(t, func(c *Config) { c.UseRemoteAddress, c.XFFNumTrustedHops = tc.useRemoteAddress, tc.trustedHops })
+			got := seenHeaders(t, h, tc.headers...)
+			if s := strings.Join(got[":scheme"], "|"); s != tc.scheme {
+				t.Errorf(":scheme = %q, want %q", s, tc.scheme)
+			}
+			if s := strings.Join(got["x-forwarded-proto"], "|"); s != tc.xfp {
+				t.Errorf("x-forwarded-proto = %q, want %q", s, tc.xfp)
+			}
+			if s := strings.Join(got["x-forwarded-for"], "|"); s != tc.xff {
+				t.Errorf("x-forwarded-for = %q, want %q", s, tc.xff)
+			}
+		})
+	}
+}
+
+// Envoy keeps some headers inline and merges their repeats into one value before a
+// filter sees them; other repeated headers stay apart.
+func TestRepeatedHeadersMergeAsEnvoysCodecsMergeThem(t *testing.T) {
+	h := startProbe(t, nil)
+	got := seenHeaders(t, h, "Authorization", "Bearer a", "Authorization", "Bearer b",
+		"X-Custom", "1", "X-Custom", "2", "Cookie", "a=1", "Cookie", "b=2")
+	for name, want := range map[string][]string{
+		"authorization": {"Bearer a,Bearer b"},
+		"x-custom":      {"1", "2"},
+		"cookie":        {"a=1", "b=2"}, // HTTP/1: cookie lines stay apart
+	} {
+		if !slices.Equal(got[name], want) {
+			t.Errorf("%s = %q, want %q", name, got[name], want)
+		}
+	}
+	// Over HTTP/2, Envoy's codec joins cookie fields with "; ".
+	if merged := mergeRepeated(headerMap{{"cookie", "a=1"}, {"x", "1"}, {"cookie", "b=2"}}, true); !slices.Equal(merged, headerMap{{"cookie", "a=1; b=2"}, {"x", "1"}}) {
+		t.Errorf("HTTP/2 cookies merged into %q", merged)
 	}
 }

@@ -32,16 +32,11 @@ func (h *headerMap) add(key, value string) {
 	*h = append(*h, [2]string{strings.ToLower(key), value})
 }
 
-// replace sets the first occurrence of key, or adds it; like Envoy's setCopy, later
-// occurrences are left alone.
+// replace removes every occurrence of key and adds one with value, as Envoy's
+// HeaderMapImpl::setCopy does (source/common/http/header_map_impl.cc; Context::
+// replaceHeaderMapValue calls it for proxy_replace_header_map_value).
 func (h *headerMap) replace(key, value string) {
-	key = strings.ToLower(key)
-	for i, p := range *h {
-		if p[0] == key {
-			(*h)[i][1] = value
-			return
-		}
-	}
+	h.remove(key)
 	h.add(key, value)
 }
 

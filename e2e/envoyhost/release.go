@@ -79,3 +79,41 @@ func (r Release) allowedDuringAllocation(name string) bool {
 	}
 	return false
 }
+
+// FailurePolicy is a plugin's failure_policy (envoy.extensions.wasm.v3.FailurePolicy):
+// what Envoy does with requests once the plugin's VM has failed. Envoy's
+// PluginConfig::createContext applies it to each new stream.
+type FailurePolicy int
+
+const (
+	// FailClosed answers every request on the failed VM 503 until Envoy restarts.
+	FailClosed FailurePolicy = iota
+	// FailOpen skips the filter: requests go on as if it were not there.
+	FailOpen
+	// FailReload starts a new VM for the worker on a later request, at most once per
+	// backoff interval, and answers 503 meanwhile.
+	FailReload
+)
+
+// ParseFailurePolicy reads a policy's name as Envoy's configuration spells it.
+func ParseFailurePolicy(s string) (FailurePolicy, error) {
+	switch strings.ToUpper(s) {
+	case "FAIL_CLOSED", "":
+		return FailClosed, nil
+	case "FAIL_OPEN":
+		return FailOpen, nil
+	case "FAIL_RELOAD":
+		return FailReload, nil
+	}
+	return 0, fmt.Errorf("failure policy %q: want FAIL_CLOSED, FAIL_OPEN or FAIL_RELOAD", s)
+}
+
+func (p FailurePolicy) String() string {
+	switch p {
+	case FailOpen:
+		return "FAIL_OPEN"
+	case FailReload:
+		return "FAIL_RELOAD"
+	}
+	return "FAIL_CLOSED"
+}

@@ -10,9 +10,11 @@ import (
 // VM's goroutine; the HTTP handler that serves it learns what to do from events.
 //
 // The decode (request) and encode (response) sides follow Envoy's filter manager:
-//   - headers answered Continue go on; StopIteration (1) holds them but still shows this
-//     filter the body, and a body answered Continue then releases both;
-//     StopAllIteration (3, 4) holds headers and body until proxy_continue_stream;
+//   - headers answered Continue go on; anything else holds headers and body until
+//     proxy_continue_stream: proxy-wasm-cpp-host turns StopIteration (1), and any
+//     unknown status, into StopAllIterationAndWatermark
+//     (ContextBase::convertVmCallResultToFilterHeadersStatus), so the body reaches the
+//     filter only after the headers go on;
 //   - a body answered StopIterationAndBuffer (1) or ...Watermark (2) is kept, and later
 //     data is appended to it; StopIterationNoBuffer (3) drops it;
 //   - proxy_continue_stream releases what is held, after the callback returns;
@@ -39,6 +41,7 @@ type stream struct {
 	localPending bool // a local reply was asked for in the callback that is running
 	replying     bool // a local reply is passing through the filter
 	ended        bool // the response is complete or the stream was reset
+	bypass       bool // the VM failed under FAIL_OPEN: the stream goes on without the filter
 	created      bool // proxy_on_context_create was called
 	destroyed    bool
 	filterState  map[string][]byte
@@ -67,10 +70,9 @@ type direction struct {
 type stopState int
 
 const (
-	flowing        stopState = iota
-	stoppedHeaders           // StopIteration on headers: data still reaches this filter
-	stoppedAll               // StopAllIteration: nothing reaches this filter until continue
-	stoppedData              // data held or dropped by the filter until continue
+	flowing     stopState = iota
+	stoppedAll            // headers not answered Continue: nothing reaches this filter until continue
+	stoppedData           // data held or dropped by the filter until continue
 )
 
 type localReply struct {
@@ -83,7 +85,7 @@ type localReply struct {
 // interrupted reports whether the result of the callback that just returned no longer
 // counts: a local reply was asked for, the VM failed, or the stream is over.
 func (s *stream) interrupted() bool {
-	return s.localPending || s.ended || s.v.failed != nil
+	return s.localPending || s.ended || (s.v.failed != nil && !s.bypass)
 }
 
 // start runs the request headers (and body) through the filter.
@@ -92,6 +94,11 @@ func (s *stream) start(headers headerMap, body []byte) {
 	s.id, s.root = v.newContextID(), v.rootID
 	v.streams[s.id] = s
 	if v.failed != nil {
+		if v.host.cfg.FailurePolicy == FailOpen {
+			s.req.headers, s.req.body, s.bypass = headers, body, true // the filter is skipped
+			s.forward()
+			return
+		}
 		s.failStream()
 		return
 	}
@@ -110,18 +117,12 @@ func (s *stream) start(headers headerMap, body []byte) {
 	if !called {
 		res = actionContinue
 	}
-	switch res {
-	case actionContinue:
+	if res == actionContinue {
 		s.req.headersOpen = false
 		s.requestData()
-	case 3, 4:
-		s.req.stop = stoppedAll
-	default:
-		s.req.stop = stoppedHeaders
-		if s.req.hasData {
-			s.requestData()
-		}
+		return
 	}
+	s.req.stop = stoppedAll
 }
 
 // requestData shows the held request body to the filter, or forwards a request without one.
@@ -156,7 +157,7 @@ func (s *stream) continueRequest() {
 	case stoppedAll:
 		s.req.stop = flowing
 		s.requestData()
-	case stoppedHeaders, stoppedData:
+	case stoppedData:
 		s.forward()
 	}
 }
@@ -179,14 +180,11 @@ func (s *stream) responseHeaders(headers headerMap, hasData bool) {
 	if s.interrupted() {
 		return
 	}
-	switch {
-	case !called || res == actionContinue:
+	if !called || res == actionContinue {
 		s.releaseResponse()
-	case res == 3 || res == 4:
-		s.resp.stop = stoppedAll
-	default:
-		s.resp.stop = stoppedHeaders
+		return
 	}
+	s.resp.stop = stoppedAll // StopIteration is StopAllIterationAndWatermark, as above
 }
 
 // responseData runs one frame of the response body through the filter.
@@ -230,7 +228,7 @@ func (s *stream) continueResponse() {
 			return
 		}
 		s.releaseResponse()
-	case stoppedHeaders, stoppedData:
+	case stoppedData:
 		s.releaseResponse()
 	}
 }
@@ -327,6 +325,21 @@ func (s *stream) failStream() {
 	}
 	s.localPending = false
 	s.reply(localReply{status: 503}, false)
+}
+
+// failOpen lets the stream go on without the filter, whose VM failed under FAIL_OPEN.
+func (s *stream) failOpen() {
+	if s.ended {
+		return
+	}
+	s.bypass = true
+	if !s.requestDone {
+		s.forward()
+		return
+	}
+	if s.resp.headers != nil {
+		s.releaseResponse()
+	}
 }
 
 // reset aborts the stream: the client sees the connection close.

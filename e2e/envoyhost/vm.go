@@ -47,7 +47,8 @@ type vm struct {
 	configuring   bool   // in proxy_on_configure: the plugin configuration is readable
 	configuration []byte // the plugin configuration being applied
 	failed        error
-	after         []func() // Envoy's "after VM call" actions, run when the task ends
+	hasFailed     atomic.Bool // failed != nil, readable from any goroutine
+	after         []func()    // Envoy's "after VM call" actions, run when the task ends
 	draining      bool
 	status        struct {
 		code    uint32
@@ -308,7 +309,7 @@ func (v *vm) callback(fn api.Function, contextID uint32, args ...uint64) (res ui
 	v.host.vmNanos.Add(int64(time.Since(start)))
 	v.currentID, v.effectiveID = prevCurrent, prevEffective
 	if err != nil {
-		v.fail(fmt.Errorf("%s: %w", fn.Definition().ExportNames()[0], err))
+		v.fail(contextID, fmt.Errorf("%s: %w", fn.Definition().ExportNames()[0], err))
 		return 0, false
 	}
 	if len(out) > 0 {
@@ -317,17 +318,23 @@ func (v *vm) callback(fn api.Function, contextID uint32, args ...uint64) (res ui
 	return res, true
 }
 
-// fail marks the VM failed, as Envoy does after a trap: no more calls go into it, and
-// every stream on it is answered 503 (Envoy answers the stream in progress so and leaves
-// paused ones to their timeouts; failing them at once keeps tests fast and is no more
-// lenient).
-func (v *vm) fail(err error) {
+// fail marks the VM failed, as Envoy does after a trap in the callback of context
+// trapped: no more calls go into it. The stream whose callback trapped is answered 503 (FAIL_CLOSED, FAIL_RELOAD) or goes on
+// as if the filter had answered Continue (FAIL_OPEN), as cpp-host's CHECK_FAIL_HTTP
+// decides; every other stream on the VM is answered 503 (Envoy leaves paused ones to
+// their timeouts; failing them at once keeps tests fast and is no more lenient).
+func (v *vm) fail(trapped uint32, err error) {
 	if v.failed != nil {
 		return
 	}
 	v.failed = err
+	v.hasFailed.Store(true)
 	v.logf(LogCritical, "wasm VM %s failed: %v", strings.TrimPrefix(vmName(v.index), "vm "), err)
-	for _, s := range v.streams {
+	for id, s := range v.streams {
+		if id == trapped && v.host.cfg.FailurePolicy == FailOpen {
+			v.afterCall(s.failOpen)
+			continue
+		}
 		s.failStream()
 	}
 }

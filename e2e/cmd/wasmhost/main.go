@@ -6,7 +6,8 @@
 //	    -listen 127.0.0.1:8080 -upstream http://127.0.0.1:3000 \
 //	    -cluster entra=https://login.microsoftonline.com -cluster user_sync=http://127.0.0.1:9000 \
 //	    [-concurrency 2] [-env KEY=VALUE | -env KEY]... [-tls-cert FILE -tls-key FILE]
-//	    [-envoy 1.33|newest]
+//	    [-envoy 1.33|newest] [-failure-policy FAIL_CLOSED|FAIL_OPEN|FAIL_RELOAD]
+//	    [-use-remote-address [-xff-num-trusted-hops N]] [-stream-idle-timeout 5m]
 //
 // By default it answers as Envoy 1.33, the oldest release entra-auth supports, where
 // releases differ (see envoyhost.Release); -envoy newest answers as the newest.
@@ -108,6 +109,10 @@ func run(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (`file`, PEM); needs -tls-key")
 	tlsKey := fs.String("tls-key", "", "the certificate's private key (`file`, PEM)")
 	envoyRelease := fs.String("envoy", "1.33", "answer as this Envoy `release` where releases differ: 1.33 (the oldest supported) or newest")
+	failurePolicy := fs.String("failure-policy", "FAIL_CLOSED", "the plugin's failure_policy once a VM fails: FAIL_CLOSED (503), FAIL_OPEN (skip the filter) or FAIL_RELOAD (a new VM after a 1 s backoff)")
+	useRemoteAddress := fs.Bool("use-remote-address", false, "act as an edge proxy (use_remote_address): append the peer to x-forwarded-for and set x-forwarded-proto from the connection")
+	trustedHops := fs.Int("xff-num-trusted-hops", 0, "with -use-remote-address, the `number` of trusted proxies in front, whose x-forwarded-proto is kept")
+	idleTimeout := fs.Duration("stream-idle-timeout", 5*time.Minute, "answer 408 to a stream idle this long before its response starts (stream_idle_timeout); 0 means none")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runner to this `file` until it stops (SIGINT/SIGTERM)")
 	clusters, env := pairs{}, vmEnv{}
 	fs.Var(clusters, "cluster", "`NAME=URL` of a cluster the filter may call (repeatable)")
@@ -129,6 +134,16 @@ func run(args []string) error {
 	release, err := envoyhost.ParseRelease(*envoyRelease)
 	if err != nil {
 		return fmt.Errorf("-envoy: %w", err)
+	}
+	policy, err := envoyhost.ParseFailurePolicy(*failurePolicy)
+	if err != nil {
+		return fmt.Errorf("-failure-policy: %w", err)
+	}
+	if *trustedHops < 0 || (*trustedHops > 0 && !*useRemoteAddress) {
+		return errors.New("-xff-num-trusted-hops: a number of 0 or more, with -use-remote-address")
+	}
+	if *idleTimeout == 0 {
+		*idleTimeout = -1 // none
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -180,6 +195,10 @@ func run(args []string) error {
 		Concurrency:         *concurrency,
 		LogLevel:            level,
 		Envoy:               release,
+		FailurePolicy:       policy,
+		UseRemoteAddress:    *useRemoteAddress,
+		XFFNumTrustedHops:   *trustedHops,
+		StreamIdleTimeout:   *idleTimeout,
 		CompilationCacheDir: cacheDir,
 	})
 	if err != nil {
