@@ -112,7 +112,7 @@ func TestModuleFitsEnvoysABI(t *testing.T) {
 	if _, ok := compiled.ExportedMemories()["memory"]; !ok {
 		t.Error("the module does not export its memory")
 	}
-	// Envoy 1.33 to 1.37 answer poll_oneoff ENOSYS and forbid it inside the allocator;
+	// Envoy 1.33 to 1.38 answer poll_oneoff ENOSYS and forbid it inside the allocator;
 	// Go's runtime calls it at every collection's start. The module must not import it.
 	for _, f := range compiled.ImportedFunctions() {
 		if module, name, _ := f.Import(); module+"."+name == "wasi_snapshot_preview1.poll_oneoff" {

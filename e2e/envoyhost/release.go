@@ -11,14 +11,16 @@ import (
 type Release int
 
 const (
-	// Envoy133 answers as Envoy 1.33 to 1.37, whose proxy-wasm-cpp-host predates commit
-	// 94091cd (Envoy 1.33 ships c4d7bb0): poll_oneoff answers ENOSYS (src/exports.cc,
+	// Envoy133 answers as Envoy 1.33 to 1.38, whose proxy-wasm-cpp-host predates commit
+	// 94091cd (Envoy 1.33 ships c4d7bb0; Envoy's main branch stayed at beb8a4e until its
+	// pull request 45756 of June 2026): poll_oneoff answers ENOSYS (src/exports.cc,
 	// wasi_unstable_poll_oneoff); while _initialize runs, poll_oneoff is not among the
 	// imports allowed (src/wasm.cc, WasmBase::startVm); while the host runs the module's
 	// allocator, only proxy_log, fd_write and clock_time_get are
 	// (include/proxy-wasm/wasm.h, WasmBase::allocMemory).
 	Envoy133 Release = iota
-	// EnvoyNewest answers as proxy-wasm-cpp-host from commit 94091cd (2026-04-06) on:
+	// EnvoyNewest answers as proxy-wasm-cpp-host from commit 94091cd (2026-04-06) on,
+	// which Envoy took in June 2026 (cpp-host 09e5f8d), in time for 1.39:
 	// poll_oneoff stores no events and answers success, and is allowed during _initialize
 	// and inside the allocator ("go runtime gc sleep"). The import set stays Envoy
 	// 1.33's: a module must still load on the oldest release.

@@ -13,7 +13,7 @@ import (
 // wasiFuncs are the wasi_snapshot_preview1 functions Envoy 1.33 provides, answering as
 // proxy-wasm-cpp-host's src/exports.cc does: no files, stdout and stderr into the log,
 // the VM's environment variables, real clocks and randomness, and a poll_oneoff that
-// answers ENOSYS (Envoy 1.33 to 1.37) or returns at once with no events (cpp-host from
+// answers ENOSYS (Envoy 1.33 to 1.38) or returns at once with no events (cpp-host from
 // 94091cd on), so that a module can never sleep.
 func wasiFuncs() []hostFunc {
 	const w = "wasi_snapshot_preview1"

@@ -7,7 +7,7 @@
 //   - Owned imports are replaced always, even when the host provides them, because what
 //     the host answers differs between Envoy releases and one answer kills the module.
 //     There is one: wasi_snapshot_preview1.poll_oneoff. proxy-wasm-cpp-host answers it
-//     ENOSYS up to commit 94091cd (2026-04-06, which Envoy 1.33 to 1.37 predate), and
+//     ENOSYS up to commit 94091cd (2026-04-06, which Envoy 1.33 to 1.38 predate), and
 //     Go's runtime then throws "poll_oneoff failed". The runtime calls it whenever the
 //     network poller is initialized, which package os does: startTheWorldWithSema polls
 //     without waiting each time a garbage collection starts, and a collection starts

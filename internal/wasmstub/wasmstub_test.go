@@ -170,7 +170,7 @@ func FuzzStub(f *testing.F) {
 
 // The module's own poll_oneoff replaces the host's even where the host provides one: it
 // stores 0 events and answers success, as proxy-wasm-cpp-host does from 94091cd on,
-// where Envoy 1.33 to 1.37 answer ENOSYS (and Go's runtime throws).
+// where Envoy 1.33 to 1.38 answer ENOSYS (and Go's runtime throws).
 func TestStubOwnsPollOneoffWhateverTheHostProvides(t *testing.T) {
 	const (
 		opI32Load  = 0x28
