@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -85,6 +86,9 @@ func envoyWasmPlugin(b *bootstrapv3.Bootstrap) (*wasmPlugin, []string, error) {
 					if err := w.GetConfig().GetConfiguration().UnmarshalTo(&config); err != nil {
 						return nil, nil, fmt.Errorf("listener %s: the plugin configuration must be a google.protobuf.StringValue holding JSON: %w", l.GetName(), err)
 					}
+					if err := checkEdgeListener(&hcm); err != nil {
+						return nil, nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+					}
 					vm := w.GetConfig().GetVmConfig()
 					found = &wasmPlugin{
 						config: config.GetValue(), runtime: vm.GetRuntime(), code: vm.GetCode().GetLocal().GetFilename(),
@@ -98,6 +102,20 @@ func envoyWasmPlugin(b *bootstrapv3.Bootstrap) (*wasmPlugin, []string, error) {
 		return nil, nil, errors.New("no envoy.filters.http.wasm filter in any listener")
 	}
 	return found, routeClusters, nil
+}
+
+// checkEdgeListener checks the connection manager settings that back the filter up at
+// the edge: use_remote_address, so that a client cannot choose the :scheme the callback
+// URL is built from, and underscores in header names refused, so that no
+// X_Auth_Request_* spelling reaches an application (the filter removes them too).
+func checkEdgeListener(hcm *hcmv3.HttpConnectionManager) error {
+	if !hcm.GetUseRemoteAddress().GetValue() {
+		return errors.New("use_remote_address must be true: the listener is the edge, and Envoy must not take :scheme from a client's X-Forwarded-Proto")
+	}
+	if a := hcm.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction(); a != corev3.HttpProtocolOptions_REJECT_REQUEST {
+		return fmt.Errorf("common_http_protocol_options.headers_with_underscores_action is %v; want REJECT_REQUEST, so that X_Auth_Request_* spellings never reach an application", a)
+	}
+	return nil
 }
 
 // vmEnv is the VM's environment as the filter would see it: host keys get a value that
@@ -209,6 +227,8 @@ func TestEnvoyBootstrapCheckerRefuses(t *testing.T) {
 		{"missing cluster", `"cluster": "user_sync",`, `"cluster": "users",`, `cluster "users"`},
 		{"router first", "          - name: envoy.filters.http.wasm", "          - name: envoy.filters.http.router\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n          - name: envoy.filters.http.wasm", "must be the last filter"},
 		{"no SNI", "sni: login.microsoftonline.com", "sni: example.com", "SNI"},
+		{"not the edge", "use_remote_address: true", "use_remote_address: false", "use_remote_address"},
+		{"underscores allowed", "headers_with_underscores_action: REJECT_REQUEST", "headers_with_underscores_action: ALLOW", "headers_with_underscores_action"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(string(text), tc.old) {

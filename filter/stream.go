@@ -45,11 +45,12 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		proxywasm.LogErrorf("entra-auth: %v: %v", errNoHeaders, err)
 		return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot read the request headers\n")})
 	}
-	// Client-sent identity headers go on every request, whatever happens next.
+	// Client-sent identity headers go on every request, whatever happens next, in every
+	// spelling an application server may take for one of ours.
 	var removed []string
 	for _, h := range headers {
 		switch {
-		case flow.IsIdentityHeader(h[0]) && !slices.Contains(removed, h[0]):
+		case s.plugin.flow.ClientMayNotSend(h[0]) && !slices.Contains(removed, h[0]):
 			removed = append(removed, h[0])
 			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
 				proxywasm.LogErrorf("entra-auth: cannot remove the client-sent header %s: %v", h[0], err)

@@ -47,6 +47,9 @@ type Flow struct {
 	verified map[[32]byte]verifiedToken
 	// obo keeps the downstream tokens got for sessions, by session id.
 	obo map[string]oboToken
+	// ownedHeaders are the configured headers the filter sets besides x-auth-request-*,
+	// folded (see ClientMayNotSend).
+	ownedHeaders []string
 }
 
 type openedSession struct {
@@ -79,6 +82,8 @@ func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
 		opened:   map[string]openedSession{},
 		verified: map[[32]byte]verifiedToken{},
 		obo:      map[string]oboToken{},
+
+		ownedHeaders: ownedHeaderNames(cfg),
 	}, nil
 }
 

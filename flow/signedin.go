@@ -13,8 +13,9 @@ import (
 	"github.com/entra-auth/entra-auth/session"
 )
 
-// Identity headers set for the upstream. Client-sent headers with the prefix are
-// removed from every request before any of these is set.
+// Identity headers set for the upstream. Client-sent headers with the prefix, in any
+// spelling (see ClientMayNotSend), are removed from every request before any of these
+// is set.
 const (
 	HeaderPrefix = "x-auth-request-"
 	HeaderUser   = "x-auth-request-user"
@@ -27,9 +28,81 @@ const (
 	HeaderUserID = "x-auth-request-user-id"
 )
 
-// IsIdentityHeader reports whether name is one only the filter may set.
+// IsIdentityHeader reports whether name, as the filter spells it, is one of its
+// x-auth-request-* headers. For a client's header, use ClientMayNotSend.
 func IsIdentityHeader(name string) bool {
 	return len(name) >= len(HeaderPrefix) && strings.EqualFold(name[:len(HeaderPrefix)], HeaderPrefix)
+}
+
+// ClientMayNotSend reports whether a request header called name must be removed before
+// the request goes on: in the spelling an application server may fold it to, it is a
+// header the filter sets. Case is ignored and '_' is taken for '-', as CGI, WSGI, PHP and
+// Django's request.META do (X_Auth_Request_Email and x-auth-request-email both become
+// HTTP_X_AUTH_REQUEST_EMAIL). The filter's headers are the x-auth-request-* ones and
+// those named by forward_access_token and obo_header; authorization, which a client
+// sends as its bearer credential, is not one: forwarding a token replaces it.
+func (f *Flow) ClientMayNotSend(name string) bool {
+	if foldedHasPrefix(name, HeaderPrefix) {
+		return true
+	}
+	for _, owned := range f.ownedHeaders {
+		if foldedEqual(name, owned) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownedHeaderNames are the configured header names outside the x-auth-request- prefix
+// that the filter sets, folded.
+func ownedHeaderNames(c *Config) []string {
+	var out []string
+	for _, name := range []string{c.ForwardAccessToken, c.OBOHeader} {
+		name = foldHeaderName(name)
+		if name != "" && name != "authorization" && !strings.HasPrefix(name, HeaderPrefix) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// foldHeaderName lower-cases the ASCII letters of name and turns '_' into '-'. Header
+// names are ASCII tokens (RFC 9110 section 5.1); Envoy's codecs refuse anything else.
+func foldHeaderName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		b[i] = foldByte(c)
+	}
+	return string(b)
+}
+
+// foldByte is one byte of foldHeaderName.
+func foldByte(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// foldedHasPrefix reports whether name, folded, starts with prefix (already folded),
+// without allocating: it runs on every header of every request.
+func foldedHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if foldByte(name[i]) != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func foldedEqual(name, folded string) bool {
+	return len(name) == len(folded) && foldedHasPrefix(name, folded)
 }
 
 // NewSession makes the session for a sign-in's verified ID token and the tokens that came

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/entra-auth/entra-auth/e2e/mockentra"
+)
+
+// forgedSpellings are one identity header in the spellings an application server folds
+// to the same name (HTTP_X_AUTH_REQUEST_EMAIL in CGI, WSGI, PHP, Django's META), each
+// with a value that gives itself away.
+var forgedSpellings = map[string]string{
+	"X_Auth_Request_Email":   "forged-underscores@evil.example",
+	"x-auth-request_email":   "forged-mixed@evil.example",
+	"X-AUTH-REQUEST-EMAIL":   "forged-upper@evil.example",
+	"x_auth_request_user_id": "forged-user-id",
+	"X-Auth-Request-Groups":  "forged-admins",
+}
+
+// sendRaw sends a GET with headers spelled exactly as given (not canonicalized by
+// net/http) and decodes what the upstream echoed.
+func sendRaw(t *testing.T, client *http.Client, url string, headers map[string]string) seen {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for name, value := range headers {
+		req.Header[name] = []string{value}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got seen
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: status %d, %v", url, resp.StatusCode, err)
+	}
+	return got
+}
+
+// checkNoForgery fails if any forged value reached the upstream, under any name.
+func checkNoForgery(t *testing.T, got seen) {
+	t.Helper()
+	for name, values := range got.Headers {
+		for _, v := range values {
+			if strings.HasPrefix(v, "forged") {
+				t.Errorf("the upstream got %s: %s", name, v)
+			}
+		}
+	}
+}
+
+// Client-sent identity headers are removed in every spelling an application server may
+// fold to ours, on every kind of request: a skip path, a signed-in browser, a bearer call.
+func TestForgedIdentityHeadersInEverySpellingNeverReachTheUpstream(t *testing.T) {
+	s := newStack(t, stackOptions{config: map[string]any{"api_audiences": apiAudiences}})
+	with := func(extra map[string]string) map[string]string {
+		h := map[string]string{}
+		for k, v := range forgedSpellings {
+			h[k] = v
+		}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	t.Run("skip path", func(t *testing.T) {
+		checkNoForgery(t, sendRaw(t, s.browser().client, s.base+"/healthz", with(nil)))
+	})
+	t.Run("signed in", func(t *testing.T) {
+		b := s.browser()
+		b.signIn("/app", "ada@contoso.example")
+		got := sendRaw(t, b.client, s.base+"/app", with(map[string]string{"Accept": "text/html"}))
+		checkNoForgery(t, got)
+		if email := got.Headers["x-auth-request-email"]; len(email) != 1 || email[0] != "ada@contoso.example" {
+			t.Errorf("x-auth-request-email = %q, want the signed-in user's alone", email)
+		}
+	})
+	t.Run("bearer", func(t *testing.T) {
+		token, err := s.mock.MintAccessToken(mockentra.AccessToken{User: s.mock.Users()[0], Audience: mockentra.DemoClientID,
+			Scopes: []string{"access_as_user"}, IssuerBase: s.mockURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := sendRaw(t, s.browser().client, s.base+"/api/items",
+			with(map[string]string{"Accept": "application/json", "Authorization": "Bearer " + token}))
+		checkNoForgery(t, got)
+	})
+}
