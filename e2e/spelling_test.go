@@ -89,3 +89,37 @@ func TestForgedIdentityHeadersInEverySpellingNeverReachTheUpstream(t *testing.T)
 		checkNoForgery(t, got)
 	})
 }
+
+// The filter's cookies (the session, with its refresh token, and sign-in cookies) never
+// reach the upstream; the application's own cookies do, as the browser sent them.
+func TestFiltersCookiesStayWithTheFilter(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	signedIn := s.browser()
+	signedIn.signIn("/app", "ada@contoso.example")
+	signingIn := s.browser() // a sign-in started and not finished: its sign-in cookie
+	if p := signingIn.get("/app"); p.status != 302 || len(signingIn.cookies()) == 0 {
+		t.Fatalf("no sign-in cookie: %d %v", p.status, signingIn.cookies())
+	}
+	for _, tc := range []struct {
+		name string
+		b    *browser
+		path string
+	}{
+		{"signed in", signedIn, "/app"},
+		{"signed in, skip path", signedIn, "/healthz"},
+		{"signing in, skip path", signingIn, "/healthz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sendRaw(t, tc.b.client, s.base+tc.path, map[string]string{"Accept": "text/html", "Cookie": "theme=dark"})
+			cookie := strings.Join(got.Headers["cookie"], "; ")
+			if cookie != "theme=dark" {
+				t.Errorf("the upstream got cookies %q, want the application's alone", cookie)
+			}
+			for name := range tc.b.cookies() {
+				if strings.Contains(cookie, name) {
+					t.Errorf("the upstream got the filter's cookie %s", name)
+				}
+			}
+		})
+	}
+}

@@ -67,6 +67,19 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	s.req = flow.NewRequest(headers)
 	f := s.plugin.flow
+	// The filter's own cookies (the session holds a refresh token) never go upstream.
+	if cookie, changed := f.UpstreamCookie(s.req); changed {
+		var err error
+		if cookie == "" {
+			err = proxywasm.RemoveHttpRequestHeader("cookie")
+		} else {
+			err = proxywasm.ReplaceHttpRequestHeader("cookie", cookie) // every cookie header, then one
+		}
+		if err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: cannot take the filter's cookies out of the request: %v", s.requestID, err)
+			return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot rewrite the request's cookies\n")})
+		}
+	}
 	switch f.Route(s.req) {
 	case flow.RouteSkip:
 		return s.pass()

@@ -101,6 +101,8 @@ type Request struct {
 	Cookies               session.Jar
 	// Bearer is the token of an "Authorization: Bearer" header, if any.
 	Bearer string
+	// cookieHeaders are the Cookie header values, for UpstreamCookie.
+	cookieHeaders []string
 }
 
 // NewRequest builds a Request from headers as the proxy gives them (lower-case names,
@@ -133,7 +135,7 @@ func NewRequest(headers [][2]string) *Request {
 			cookies = append(cookies, h[1])
 		}
 	}
-	r.Cookies = session.NewJar(cookies...)
+	r.Cookies, r.cookieHeaders = session.NewJar(cookies...), cookies
 	return r
 }
 

@@ -32,7 +32,7 @@ func TestClientMayNotSendAnyFoldingOfOurHeaders(t *testing.T) {
 		{plain, "authorization", false}, // the bearer credential: replaced when forwarded, never stripped
 		{plain, "x-access-token", false},
 		{f, "x-auth-request\u2010email", false}, // a Unicode hyphen folds to nothing of ours
-		{f, "x-access-to\u212aen", false},      // nor does the Kelvin sign: names are ASCII
+		{f, "x-access-to\u212aen", false},       // nor does the Kelvin sign: names are ASCII
 	} {
 		if got := tc.flow.ClientMayNotSend(tc.name); got != tc.want {
 			t.Errorf("ClientMayNotSend(%q) = %v, want %v", tc.name, got, tc.want)
@@ -70,4 +70,35 @@ func FuzzClientMayNotSend(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestOwnsCookie(t *testing.T) {
+	f, _ := newFlow(t, `,"cookie_name":"__Host-ea"`)
+	for name, want := range map[string]bool{
+		"__Host-ea":                  true,
+		"__Host-ea.1":                true,
+		"__Host-ea.12":               true,
+		"__Host-ea-signin-abcdef012": true,
+		"__Host-ea.":                 false,
+		"__Host-ea.x":                false,
+		"__Host-ea2":                 false,
+		"__Host-e":                   false,
+		"theme":                      false,
+		"__host-ea":                  false, // cookie names are case-sensitive
+	} {
+		if got := f.OwnsCookie(name); got != want {
+			t.Errorf("OwnsCookie(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestUpstreamCookieKeepsOnlyTheApplications(t *testing.T) {
+	f, _ := newFlow(t, `,"cookie_name":"__Host-ea"`)
+	got, changed := f.UpstreamCookie(NewRequest([][2]string{{"cookie", "theme=dark; __Host-ea=2.sealed"}, {"cookie", "__Host-ea.1=rest; lang=en; __Host-ea-signin-0123=s"}}))
+	if !changed || got != "theme=dark; lang=en" {
+		t.Errorf("UpstreamCookie = %q, %v; want the application's cookies alone", got, changed)
+	}
+	if _, changed := f.UpstreamCookie(NewRequest([][2]string{{"cookie", "theme=dark"}})); changed {
+		t.Error("a request without the filter's cookies was changed")
+	}
 }

@@ -53,6 +53,29 @@ func (f *Flow) ClientMayNotSend(name string) bool {
 	return false
 }
 
+// OwnsCookie reports whether a cookie called name is one of the filter's: the session
+// cookie or one of its numbered chunks, or a sign-in cookie. They stay with the filter:
+// the session holds a refresh token, and an application that logs its request headers
+// must never log a session someone could replay.
+func (f *Flow) OwnsCookie(name string) bool {
+	base := f.cfg.CookieName
+	if !strings.HasPrefix(name, base) {
+		return false
+	}
+	rest := name[len(base):]
+	if rest == "" || strings.HasPrefix(rest, "-signin-") {
+		return true
+	}
+	digits := strings.TrimPrefix(rest, ".")
+	return len(digits) < len(rest) && digits != "" && strings.Trim(digits, "0123456789") == ""
+}
+
+// UpstreamCookie is the Cookie header the request goes upstream with: the client's,
+// without the filter's own cookies. changed is false when there were none of those.
+func (f *Flow) UpstreamCookie(r *Request) (cookie string, changed bool) {
+	return session.Without(r.cookieHeaders, f.OwnsCookie)
+}
+
 // ownedHeaderNames are the configured header names outside the x-auth-request- prefix
 // that the filter sets, folded.
 func ownedHeaderNames(c *Config) []string {

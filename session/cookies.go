@@ -68,6 +68,43 @@ func (j Jar) Names(prefix string) []string {
 	return names
 }
 
+// Without returns the Cookie header a request should go on with once the cookies drop
+// names are taken out: every other pair as the client sent it, in order, joined by "; "
+// (one header where HTTP/1 may have had several). dropped reports whether any was taken
+// out; when none was, kept is not built. Unlike the jar it reads every pair, however
+// many: what goes upstream is never cut short. A name is compared without the spaces
+// around it ("s =x" is taken for s), as lenient cookie parsers read it.
+func Without(headers []string, drop func(name string) bool) (kept string, dropped bool) {
+	for _, h := range headers {
+		for rest := h; rest != "" && !dropped; {
+			var pair string
+			pair, rest, _ = strings.Cut(rest, ";")
+			name, _, _ := strings.Cut(pair, "=")
+			dropped = drop(strings.TrimSpace(name))
+		}
+	}
+	if !dropped {
+		return "", false
+	}
+	var b strings.Builder
+	for _, h := range headers {
+		for rest := h; rest != ""; {
+			var pair string
+			pair, rest, _ = strings.Cut(rest, ";")
+			pair = strings.TrimSpace(pair)
+			name, _, _ := strings.Cut(pair, "=")
+			if pair == "" || drop(strings.TrimSpace(name)) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(pair)
+		}
+	}
+	return b.String(), true
+}
+
 // Cookie is a name and value to set.
 type Cookie struct{ Name, Value string }
 

@@ -255,3 +255,72 @@ func TestSetCookieAttributes(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestWithoutTakesOutOnlyTheNamedCookies(t *testing.T) {
+	ours := func(name string) bool { return name == "s" || strings.HasPrefix(name, "s.") || strings.HasPrefix(name, "s-signin-") }
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		want    string
+		dropped bool
+	}{
+		{"none of ours", []string{"a=1; b=2"}, "", false},
+		{"ours in the middle", []string{"a=1; s=secret; b=2"}, "a=1; b=2", true},
+		{"chunks and sign-in", []string{"s=1.x; s.1=y", "s-signin-abc=z; theme=dark"}, "theme=dark", true},
+		{"only ours", []string{"s=secret"}, "", true},
+		{"duplicates of ours", []string{"s=one; a=1; s=two"}, "a=1", true},
+		{"others kept as sent", []string{`a="quoted"; b=; c=x=y;;d`}, "", false},
+		{"others kept as sent, ours dropped", []string{`a="quoted"; s=1; b=; c=x=y;;d`}, `a="quoted"; b=; c=x=y; d`, true},
+		{"spaces around our name", []string{"a=1; s =secret;\ts.1=x"}, "a=1", true},
+		{"more than MaxCookies", []string{strings.Repeat("x=1; ", 150) + "s=secret"}, strings.TrimSuffix(strings.Repeat("x=1; ", 150), "; "), true},
+	} {
+		got, dropped := Without(tc.headers, ours)
+		if got != tc.want || dropped != tc.dropped {
+			t.Errorf("%s: Without(%q) = %q, %v; want %q, %v", tc.name, tc.headers, got, dropped, tc.want, tc.dropped)
+		}
+	}
+}
+
+// Whatever the Cookie headers, Without keeps every pair that is not ours, in order, and
+// none that is.
+func FuzzWithout(f *testing.F) {
+	for _, s := range []string{"a=1; s=2", "s=1;s=2;s.1=3", "s-signin-x=1; b", ";;=;", "s"} {
+		f.Add(s, "c=3")
+	}
+	ours := func(name string) bool { return name == "s" || strings.HasPrefix(name, "s.") || strings.HasPrefix(name, "s-signin-") }
+	pairs := func(headers ...string) []string {
+		var out []string
+		for _, h := range headers {
+			for _, p := range strings.Split(h, ";") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+		}
+		return out
+	}
+	f.Fuzz(func(t *testing.T, h1, h2 string) {
+		kept, dropped := Without([]string{h1, h2}, ours)
+		var want []string
+		anyOurs := false
+		for _, p := range pairs(h1, h2) {
+			name, _, _ := strings.Cut(p, "=")
+			if ours(strings.TrimSpace(name)) {
+				anyOurs = true
+				continue
+			}
+			want = append(want, p)
+		}
+		if dropped != anyOurs {
+			t.Fatalf("dropped = %v for %q, %q", dropped, h1, h2)
+		}
+		if dropped && kept != strings.Join(want, "; ") {
+			t.Fatalf("Without(%q, %q) = %q, want %q", h1, h2, kept, strings.Join(want, "; "))
+		}
+		for _, p := range pairs(kept) {
+			if name, _, _ := strings.Cut(p, "="); dropped && ours(strings.TrimSpace(name)) {
+				t.Fatalf("%q kept one of ours: %q", kept, p)
+			}
+		}
+	})
+}

@@ -34,7 +34,8 @@ func (h *headerMap) add(key, value string) {
 
 // replace removes every occurrence of key and adds one with value, as Envoy's
 // HeaderMapImpl::setCopy does (source/common/http/header_map_impl.cc; Context::
-// replaceHeaderMapValue calls it for proxy_replace_header_map_value).
+// replaceHeaderMapValue calls it for proxy_replace_header_map_value). Before Envoy's
+// pull request 16209 (April 2021, long before 1.33) it changed the first only.
 func (h *headerMap) replace(key, value string) {
 	h.remove(key)
 	h.add(key, value)
