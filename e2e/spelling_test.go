@@ -123,3 +123,117 @@ func TestFiltersCookiesStayWithTheFilter(t *testing.T) {
 		})
 	}
 }
+
+// One credential per request: two Authorization headers (which Envoy joins into one
+// value) or two tokens in one are refused with 400, on any path; a request let through
+// on its session carries no Authorization the filter did not check.
+func TestOneCredentialPerRequest(t *testing.T) {
+	s := newStack(t, stackOptions{config: map[string]any{"api_audiences": apiAudiences}})
+	token, err := s.mock.MintAccessToken(mockentra.AccessToken{User: s.mock.Users()[0], Audience: mockentra.DemoClientID,
+		Scopes: []string{"access_as_user"}, IssuerBase: s.mockURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(b *browser, path string, authorizations ...string) (int, seen) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.base+path, nil)
+		req.Header["Accept"] = []string{"application/json"}
+		if len(authorizations) > 0 {
+			req.Header["Authorization"] = authorizations
+		}
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got seen
+		json.NewDecoder(resp.Body).Decode(&got)
+		return resp.StatusCode, got
+	}
+	anon := s.browser()
+	for _, tc := range []struct {
+		name, path     string
+		authorizations []string
+	}{
+		{"two bearer headers, API", "/api/items", []string{"Bearer " + token, "Bearer forged"}},
+		{"two bearer headers, the good one second", "/api/items", []string{"Bearer forged", "Bearer " + token}},
+		{"two tokens in one header", "/api/items", []string{"Bearer " + token + ", Bearer forged"}},
+		{"two headers on a skip path", "/healthz", []string{"Basic Zm9yZ2Vk", "Bearer " + token}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, got := send(anon, tc.path, tc.authorizations...); status != 400 {
+				t.Errorf("status %d, want 400; the upstream saw %v", status, got.Headers["authorization"])
+			}
+		})
+	}
+	t.Run("one good bearer token still works", func(t *testing.T) {
+		if status, _ := send(anon, "/api/items", "Bearer "+token); status != 200 {
+			t.Errorf("status %d, want 200", status)
+		}
+	})
+	t.Run("a signed-in request does not pass on an unchecked credential", func(t *testing.T) {
+		b := s.browser()
+		b.signIn("/app", "ada@contoso.example")
+		req, _ := http.NewRequest("GET", s.base+"/app", nil)
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("Authorization", "Basic Zm9yZ2VkOmFkbWlu")
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got seen
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("status %d, %v", resp.StatusCode, err)
+		}
+		if a := got.Headers["authorization"]; len(a) > 0 {
+			t.Errorf("the upstream got the client's authorization %q", a)
+		}
+	})
+}
+
+// A session cookie sent twice is never resolved by its position: a planted value that
+// does not open is passed over (in either order), two sessions are refused with 400.
+func TestSessionCookieSentTwice(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	ada, bob := s.browser(), s.browser()
+	ada.signIn("/app", "ada@contoso.example")
+	bob.signIn("/app", "grace@contoso.example")
+	name := "__Host-entra-auth"
+	adaCookie, bobCookie := ada.cookies()[name], bob.cookies()[name]
+	if adaCookie == "" || bobCookie == "" {
+		t.Fatalf("no session cookies: %v %v", ada.cookies(), bob.cookies())
+	}
+	plain := &http.Client{Transport: ada.client.Transport, CheckRedirect: ada.client.CheckRedirect}
+	for _, tc := range []struct {
+		name, cookie string
+		status       int
+		user         string
+	}{
+		{"ours, then planted", name + "=" + adaCookie + "; " + name + "=planted-by-a-sibling", 200, "ada@contoso.example"},
+		{"planted, then ours", name + "=planted-by-a-sibling; " + name + "=" + adaCookie, 200, "ada@contoso.example"},
+		{"two sessions", name + "=" + adaCookie + "; " + name + "=" + bobCookie, 400, ""},
+		{"two sessions, other order", name + "=" + bobCookie + "; " + name + "=" + adaCookie, 400, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", s.base+"/app", nil)
+			req.Header.Set("Accept", "text/html")
+			req.Header.Set("Cookie", tc.cookie)
+			resp, err := plain.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.user != "" {
+				var got seen
+				json.NewDecoder(resp.Body).Decode(&got)
+				if u := got.Headers["x-auth-request-email"]; len(u) != 1 || u[0] != tc.user {
+					t.Errorf("the upstream was told the user is %q, want %s", u, tc.user)
+				}
+			}
+		})
+	}
+}

@@ -67,6 +67,12 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	s.req = flow.NewRequest(headers)
 	f := s.plugin.flow
+	// One credential per request: the filter never checks one and lets another through.
+	if err := s.req.OneCredential(); err != nil {
+		proxywasm.LogInfof("entra-auth: request %s: refused: %v", s.requestID, err)
+		return s.respond(flow.ErrorResponse(s.req, 400, "one_credential",
+			"This request carries more than one credential. Send one Authorization header with one token.", s.requestID))
+	}
 	// The filter's own cookies (the session holds a refresh token) never go upstream.
 	if cookie, changed := f.UpstreamCookie(s.req); changed {
 		var err error
@@ -98,6 +104,15 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		}
 		return s.respond(flow.Me(sess))
 	}
+	// A request let through on the strength of its session must not carry a credential
+	// the filter did not check (forward_access_token, if it names authorization, sets
+	// its own).
+	if s.req.HasAuthorization() {
+		if err := proxywasm.RemoveHttpRequestHeader("authorization"); err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: cannot remove the client's authorization header: %v", s.requestID, err)
+			return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot remove an unchecked credential\n")})
+		}
+	}
 	sess, err := f.Authenticate(s.req)
 	if err == nil {
 		if newer := s.plugin.renewed.newer(sess, s.plugin.now); newer != nil {
@@ -111,6 +126,13 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 			return s.refresh(sess)
 		}
 		return s.signedIn(sess)
+	}
+	if errors.Is(err, flow.ErrTwoSessions) {
+		// Signing in again would not help: the other cookie stays, with attributes this
+		// filter cannot clear (a sibling site's Domain, say).
+		proxywasm.LogWarnf("entra-auth: request %s: refused: %v (a site under cookie_domain that shares the cookie secret may have set one)", s.requestID, err)
+		return s.respond(flow.ErrorResponse(s.req, 400, "two_sessions",
+			"This browser sent two different sessions for this site. Clear this site's cookies, then sign in again.", s.requestID))
 	}
 	if !errors.Is(err, flow.ErrNoSession) {
 		proxywasm.LogDebugf("entra-auth: request %s: no valid session: %v", s.requestID, err)

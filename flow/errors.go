@@ -29,6 +29,12 @@ var (
 	ErrTokenEndpoint = errors.New("flow: token endpoint refused the request")
 	// ErrIdPUnavailable: the identity provider could not be reached or failed (5xx).
 	ErrIdPUnavailable = errors.New("flow: identity provider unavailable")
+	// ErrTwoSessions: the session cookie was sent more than once, and two of the values
+	// open to different sessions; neither is trusted.
+	ErrTwoSessions = errors.New("flow: two different sessions in the request")
+	// ErrTwoCredentials: the request carries more than one Authorization header, or one
+	// that holds more than one credential; the filter never picks one of them.
+	ErrTwoCredentials = errors.New("flow: more than one credential in the request")
 	// ErrIdPResponse: the identity provider answered something unusable.
 	ErrIdPResponse = errors.New("flow: unusable answer from the identity provider")
 )

@@ -103,6 +103,10 @@ type Request struct {
 	Bearer string
 	// cookieHeaders are the Cookie header values, for UpstreamCookie.
 	cookieHeaders []string
+	// authorization is the Authorization header's value; authorizations counts the
+	// headers (see OneCredential).
+	authorization  string
+	authorizations int
 }
 
 // NewRequest builds a Request from headers as the proxy gives them (lower-case names,
@@ -128,16 +132,57 @@ func NewRequest(headers [][2]string) *Request {
 		case "x-requested-with":
 			r.RequestedWith = h[1]
 		case "authorization":
-			if scheme, token, ok := strings.Cut(h[1], " "); ok && strings.EqualFold(scheme, "bearer") {
-				r.Bearer = strings.TrimSpace(token)
-			}
+			r.authorization = h[1]
+			r.authorizations++
 		case "cookie":
 			cookies = append(cookies, h[1])
 		}
 	}
 	r.Cookies, r.cookieHeaders = session.NewJar(cookies...), cookies
+	if r.authorizations == 1 {
+		if scheme, token, ok := strings.Cut(r.authorization, " "); ok && strings.EqualFold(scheme, "bearer") {
+			r.Bearer = strings.TrimSpace(token)
+		}
+	}
 	return r
 }
+
+// OneCredential is ErrTwoCredentials when the request carries more than one
+// Authorization header, or a bearer credential that holds more than one token: Envoy
+// joins repeated Authorization headers into one value with "," (a header it keeps
+// inline), and a bearer token (RFC 6750 b64token) has neither commas nor spaces. The
+// filter refuses such a request rather than check one credential and let another
+// through.
+func (r *Request) OneCredential() error {
+	switch {
+	case r.authorizations > 1:
+		return fmt.Errorf("%w: %d Authorization headers", ErrTwoCredentials, r.authorizations)
+	case r.Bearer != "" && strings.ContainsAny(r.Bearer, ", \t"):
+		return fmt.Errorf("%w: a bearer credential with a comma or a space in it", ErrTwoCredentials)
+	case joinedCredentials(r.authorization):
+		return fmt.Errorf("%w: one Authorization header holding two", ErrTwoCredentials)
+	}
+	return nil
+}
+
+// joinedCredentials reports whether an Authorization value is two credentials joined by
+// a comma ("Basic x,Bearer y"): after a comma, an auth-param list (RFC 9110 section 11.4)
+// goes on with name=value, never with a scheme and a space.
+func joinedCredentials(value string) bool {
+	_, rest, _ := strings.Cut(value, ",")
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
+		scheme, _, spaced := strings.Cut(strings.TrimLeft(part, " \t"), " ")
+		if spaced && scheme != "" && !strings.Contains(scheme, "=") {
+			return true
+		}
+	}
+	return false
+}
+
+// HasAuthorization reports whether the request carries an Authorization header.
+func (r *Request) HasAuthorization() bool { return r.authorizations > 0 }
 
 // PathOnly is the request path without its query.
 func (r *Request) PathOnly() string {

@@ -1,8 +1,12 @@
 package flow
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/entra-auth/entra-auth/session"
 )
 
 // An application server may fold a header's name: case ignored, '_' taken for '-'. A
@@ -101,4 +105,87 @@ func TestUpstreamCookieKeepsOnlyTheApplications(t *testing.T) {
 	if _, changed := f.UpstreamCookie(NewRequest([][2]string{{"cookie", "theme=dark"}})); changed {
 		t.Error("a request without the filter's cookies was changed")
 	}
+}
+
+func TestOneCredential(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		headers [][2]string
+		bearer  string
+		twoOf   bool
+	}{
+		{"none", nil, "", false},
+		{"one bearer", [][2]string{{"authorization", "Bearer eyJ.a.b"}}, "eyJ.a.b", false},
+		{"one basic", [][2]string{{"authorization", "Basic YWxhZGRpbjpvcGVu"}}, "", false},
+		{"a digest's parameters", [][2]string{{"authorization", `Digest username="a", realm="b"`}}, "", false},
+		{"two headers", [][2]string{{"authorization", "Bearer a"}, {"authorization", "Bearer b"}}, "", true},
+		{"two headers, other schemes", [][2]string{{"authorization", "Basic x"}, {"authorization", "Basic y"}}, "", true},
+		{"joined by Envoy", [][2]string{{"authorization", "Bearer a,Bearer b"}}, "", true},
+		{"joined with a space", [][2]string{{"authorization", "Bearer a, Bearer b"}}, "", true},
+		{"two tokens", [][2]string{{"authorization", "Bearer a b"}}, "", true},
+		{"two schemes joined by Envoy", [][2]string{{"authorization", "Basic Zm9v,Bearer a"}}, "", true},
+		{"two schemes joined, spaced", [][2]string{{"authorization", "Basic Zm9v, Negotiate YII"}}, "", true},
+	} {
+		r := NewRequest(tc.headers)
+		err := r.OneCredential()
+		if got := errors.Is(err, ErrTwoCredentials); got != tc.twoOf {
+			t.Errorf("%s: OneCredential() = %v", tc.name, err)
+		}
+		if !tc.twoOf && r.Bearer != tc.bearer {
+			t.Errorf("%s: Bearer = %q, want %q", tc.name, r.Bearer, tc.bearer)
+		}
+		if tc.name == "two headers" && r.Bearer != "" {
+			t.Errorf("with two Authorization headers, the first was taken as the bearer token")
+		}
+	}
+}
+
+// A session cookie sent twice (a sibling subdomain under cookie_domain can set one of
+// the same name) is never resolved by position: a value that does not open cannot lock
+// the user out, and two that open to different sessions are refused.
+func TestDuplicateSessionCookies(t *testing.T) {
+	f, _ := newFlow(t, "")
+	ada := signedIn(t, f, testSession(1))
+	bob := testSession(1)
+	bob.Subject, bob.ObjectID, bob.Username = "sub-2", "oid-2", "bob@contoso.com"
+	other := signedIn(t, f, bob)
+	name := f.cfg.CookieName
+	adaCookie, bobCookie := ada.jar[name], other.jar[name]
+	request := func(cookie string) *Request {
+		return NewRequest([][2]string{{":path", "/"}, {"accept", "text/html"}, {"cookie", cookie}})
+	}
+	for _, tc := range []struct {
+		name, cookie string
+		wantUser     string
+		wantErr      error
+	}{
+		{"ours, then planted garbage", name + "=" + adaCookie + "; " + name + "=planted", "ada@contoso.com", nil},
+		{"planted garbage, then ours", name + "=planted; " + name + "=" + adaCookie, "ada@contoso.com", nil},
+		{"the same session twice", name + "=" + adaCookie + "; " + name + "=" + adaCookie, "ada@contoso.com", nil},
+		{"two different sessions", name + "=" + adaCookie + "; " + name + "=" + bobCookie, "", ErrTwoSessions},
+		{"two different sessions, other order", name + "=" + bobCookie + "; " + name + "=" + adaCookie, "", ErrTwoSessions},
+		{"two planted values", name + "=x; " + name + "=y", "", ErrSessionInvalid},
+		{"too many values", manyValues(name, session.MaxCandidates+1) + name + "=" + adaCookie, "", ErrSessionInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := f.Authenticate(request(tc.cookie))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || s.Username != tc.wantUser {
+				t.Fatalf("Authenticate = %v, %v; want %s", s, err, tc.wantUser)
+			}
+		})
+	}
+}
+
+func manyValues(name string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%s=x%d; ", name, i)
+	}
+	return b.String()
 }

@@ -226,13 +226,46 @@ func (f *Flow) sessionCookies(r *Request, s *session.Session) ([]string, error) 
 // ErrSessionInvalid for one that does not open, ErrSessionExpired past its lifetime.
 // The session returned may be shared with later calls: callers must not change it.
 func (f *Flow) Authenticate(r *Request) (*session.Session, error) {
-	sealed, found, err := session.Join(r.Cookies, f.cfg.CookieName, maxSessionChunks)
+	candidates, found, err := session.JoinAll(r.Cookies, f.cfg.CookieName, maxSessionChunks)
 	switch {
 	case !found:
 		return nil, ErrNoSession
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
+	case len(candidates) == 1:
+		return f.open(candidates[0])
 	}
+	// The session cookie was sent more than once (a sibling subdomain can set one of the
+	// same name under cookie_domain). No value is trusted for its position: every one is
+	// opened, and planted ones that do not open cannot lock the user out; but two that
+	// open to different sessions leave no safe choice.
+	var chosen *session.Session
+	for _, sealed := range candidates {
+		s, err := f.open(sealed)
+		switch {
+		case err != nil:
+			continue
+		case chosen == nil || (sameSession(s, chosen) && s.AccessExpires.After(chosen.AccessExpires)):
+			chosen = s
+		case !sameSession(s, chosen):
+			return nil, ErrTwoSessions
+		}
+	}
+	if chosen == nil {
+		return nil, fmt.Errorf("%w: none of the %d session cookies sent opens", ErrSessionInvalid, len(candidates))
+	}
+	f.identity = openedSession{session: chosen, headers: IdentityHeaders(chosen)}
+	return chosen, nil
+}
+
+// sameSession reports whether a and b are one session, perhaps refreshed: the same id
+// and the same user.
+func sameSession(a, b *session.Session) bool {
+	return a.ID == b.ID && a.Issuer == b.Issuer && a.Subject == b.Subject && a.ObjectID == b.ObjectID && a.TenantID == b.TenantID
+}
+
+// open opens one sealed session, from the cache of opened sessions when it can.
+func (f *Flow) open(sealed string) (*session.Session, error) {
 	key := cacheKey(sealed)
 	cached, ok := f.opened[key]
 	if !ok || cached.sealed != sealed {

@@ -56,6 +56,18 @@ func (j Jar) Get(name string) (value string, found bool) {
 	return value, found
 }
 
+// All returns every value of the cookie called name, distinct, in the order sent.
+func (j Jar) All(name string) []string {
+	var values []string
+	j.each(func(n, v string) bool {
+		if n == name && !slices.Contains(values, v) {
+			values = append(values, v)
+		}
+		return true
+	})
+	return values
+}
+
 // Names lists the distinct names of the jar's cookies that start with prefix.
 func (j Jar) Names(prefix string) []string {
 	var names []string
@@ -141,31 +153,85 @@ func Split(name, value string, maxValue, maxChunks int) ([]Cookie, error) {
 	return cookies, nil
 }
 
-// Join reassembles what Split made from the jar. found is false when the cookie is
+// Join reassembles what Split made from the jar, when the jar allows one way only: a
+// cookie sent more than once is ErrInvalid here. found is false when the cookie is
 // absent; an incomplete or malformed set is ErrInvalid. At most maxChunks are read.
 func Join(jar Jar, name string, maxChunks int) (value string, found bool, err error) {
-	first, ok := jar.Get(name)
-	if !ok {
-		return "", false, nil
+	values, found, err := JoinAll(jar, name, maxChunks)
+	switch {
+	case err != nil || !found:
+		return "", found, err
+	case len(values) > 1:
+		return "", true, fmt.Errorf("%w: %s was sent more than once", ErrInvalid, name)
 	}
-	count, rest, chunked := strings.Cut(first, ".")
-	if !chunked {
-		return first, true, nil
+	return values[0], true, nil
+}
+
+// MaxCandidates bounds the ways JoinAll puts duplicate cookies together.
+const MaxCandidates = 4
+
+// JoinAll reassembles what Split made from the jar in every way the jar allows. A name
+// sent more than once (a sibling subdomain can set a cookie of the same name with a
+// Domain of its own, and the browser then sends both, in an order the server cannot
+// rely on) gives one candidate per distinct value: none is chosen by its position, and
+// the caller decides which, if any, to trust. found is false when the cookie is absent.
+// Candidates that are incomplete or malformed are left out; when none is left, the
+// error says why. More than MaxCandidates is ErrInvalid.
+func JoinAll(jar Jar, name string, maxChunks int) (values []string, found bool, err error) {
+	firsts := jar.All(name)
+	if len(firsts) == 0 {
+		return nil, false, nil
 	}
-	n, err := strconv.Atoi(count)
-	if err != nil || n < 2 || n > maxChunks {
-		return "", true, fmt.Errorf("%w: bad chunk count %q", ErrInvalid, count)
-	}
-	var b strings.Builder
-	b.WriteString(rest)
-	for i := 1; i < n; i++ {
-		part, ok := jar.Get(chunkName(name, i))
-		if !ok {
-			return "", true, fmt.Errorf("%w: chunk %d of %d is missing", ErrInvalid, i, n)
+	for _, first := range firsts {
+		count, rest, chunked := strings.Cut(first, ".")
+		if !chunked {
+			if values = appendCandidate(values, first); len(values) > MaxCandidates {
+				return nil, true, fmt.Errorf("%w: %s was sent too many times", ErrInvalid, name)
+			}
+			continue
 		}
-		b.WriteString(part)
+		n, convErr := strconv.Atoi(count)
+		if convErr != nil || n < 2 || n > maxChunks {
+			err = fmt.Errorf("%w: bad chunk count %q", ErrInvalid, count)
+			continue
+		}
+		partial := []string{rest}
+		for i := 1; i < n && len(partial) > 0; i++ {
+			parts := jar.All(chunkName(name, i))
+			if len(parts) == 0 {
+				err = fmt.Errorf("%w: chunk %d of %d is missing", ErrInvalid, i, n)
+				partial = nil
+				break
+			}
+			if len(partial)*len(parts) > MaxCandidates {
+				return nil, true, fmt.Errorf("%w: %s and its chunks were sent too many times", ErrInvalid, name)
+			}
+			var next []string
+			for _, p := range partial {
+				for _, part := range parts {
+					next = append(next, p+part)
+				}
+			}
+			partial = next
+		}
+		for _, v := range partial {
+			values = appendCandidate(values, v)
+		}
+		if len(values) > MaxCandidates {
+			return nil, true, fmt.Errorf("%w: %s and its chunks were sent too many times", ErrInvalid, name)
+		}
 	}
-	return b.String(), true, nil
+	if len(values) == 0 {
+		return nil, true, err
+	}
+	return values, true, nil
+}
+
+func appendCandidate(values []string, v string) []string {
+	if slices.Contains(values, v) {
+		return values
+	}
+	return append(values, v)
 }
 
 // Present lists the cookies of the jar that belong to the cookie called name (its chunks

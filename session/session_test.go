@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -320,6 +321,61 @@ func FuzzWithout(f *testing.F) {
 		for _, p := range pairs(kept) {
 			if name, _, _ := strings.Cut(p, "="); dropped && ours(strings.TrimSpace(name)) {
 				t.Fatalf("%q kept one of ours: %q", kept, p)
+			}
+		}
+	})
+}
+
+func TestJoinAllGivesEveryWayDuplicatesGoTogether(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header string
+		want   []string
+		err    bool
+	}{
+		{"one plain", "s=abc", []string{"abc"}, false},
+		{"one chunked", "s=2.ab; s.1=cd", []string{"abcd"}, false},
+		{"plain twice", "s=abc; s=xyz", []string{"abc", "xyz"}, false},
+		{"the same value twice", "s=abc; other=1; s=abc", []string{"abc"}, false},
+		{"a planted chunk", "s=2.ab; s.1=cd; s.1=zz", []string{"abcd", "abzz"}, false},
+		{"a planted first chunk", "s=junk; s=2.ab; s.1=cd", []string{"junk", "abcd"}, false},
+		{"one complete, one incomplete", "s=3.ab; s=2.xy; s.1=cd", []string{"xycd"}, false},
+		{"none complete", "s=3.ab; s.1=cd", nil, true},
+		{"too many ways", "s=3.a; s.1=b; s.1=c; s.1=d; s.2=e; s.2=f", nil, true},
+	} {
+		got, found, err := JoinAll(NewJar(tc.header), "s", 8)
+		if !found || (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: JoinAll = %q, %v, %v; want %q (error %v)", tc.name, got, found, err, tc.want, tc.err)
+		}
+	}
+	if _, _, err := Join(NewJar("s=abc; s=xyz"), "s", 8); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Join of a cookie sent twice: %v, want ErrInvalid", err)
+	}
+}
+
+// Whatever duplicates a jar holds, JoinAll returns at most MaxCandidates distinct
+// values, each one the jar can really put together.
+func FuzzJoinAll(f *testing.F) {
+	f.Add("s=2.ab; s.1=cd; s.1=zz; s=x")
+	f.Add("s=3.a; s.1=b; s.2=c; s=3.d; s.2=e")
+	f.Add("s=99.x; s.1=")
+	f.Fuzz(func(t *testing.T, header string) {
+		jar := NewJar(header)
+		values, found, err := JoinAll(jar, "s", 4)
+		if found != (len(jar.All("s")) > 0) {
+			t.Fatalf("found = %v for %q", found, header)
+		}
+		if len(values) > MaxCandidates || (err == nil && found && len(values) == 0) {
+			t.Fatalf("%d candidates, err %v, for %q", len(values), err, header)
+		}
+		seen := map[string]bool{}
+		for _, v := range values {
+			if seen[v] {
+				t.Fatalf("candidate %q twice", v)
+			}
+			seen[v] = true
+			if len(v) > len(header) {
+				t.Fatalf("candidate %q longer than the header", v)
 			}
 		}
 	})
