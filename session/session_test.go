@@ -258,7 +258,9 @@ func TestSetCookieAttributes(t *testing.T) {
 }
 
 func TestWithoutTakesOutOnlyTheNamedCookies(t *testing.T) {
-	ours := func(name string) bool { return name == "s" || strings.HasPrefix(name, "s.") || strings.HasPrefix(name, "s-signin-") }
+	ours := func(name string) bool {
+		return name == "s" || strings.HasPrefix(name, "s.") || strings.HasPrefix(name, "s-signin-")
+	}
 	for _, tc := range []struct {
 		name    string
 		headers []string
@@ -288,7 +290,9 @@ func FuzzWithout(f *testing.F) {
 	for _, s := range []string{"a=1; s=2", "s=1;s=2;s.1=3", "s-signin-x=1; b", ";;=;", "s"} {
 		f.Add(s, "c=3")
 	}
-	ours := func(name string) bool { return name == "s" || strings.HasPrefix(name, "s.") || strings.HasPrefix(name, "s-signin-") }
+	ours := func(name string) bool {
+		return name == "s" || strings.HasPrefix(name, "s.") || strings.HasPrefix(name, "s-signin-")
+	}
 	pairs := func(headers ...string) []string {
 		var out []string
 		for _, h := range headers {
