@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -111,6 +112,10 @@ func TestModuleFitsEnvoysABI(t *testing.T) {
 	}
 	if _, ok := compiled.ExportedMemories()["memory"]; !ok {
 		t.Error("the module does not export its memory")
+	}
+	// The fault-injection build is for tests only (filter/fault_inject.go).
+	if bytes.Contains(module, []byte("faultinject build")) {
+		t.Error("the release module contains the fault-injection code")
 	}
 	// Envoy 1.33 to 1.38 answer poll_oneoff ENOSYS and forbid it inside the allocator;
 	// Go's runtime calls it at every collection's start. The module must not import it.

@@ -14,6 +14,7 @@ import (
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
@@ -44,11 +45,12 @@ func envoyBootstrap(yamlText []byte) (*bootstrapv3.Bootstrap, error) {
 // wasmPlugin is what the bootstrap gives the filter: its configuration and the VM's
 // environment variables (by name; host_env_keys have no value here).
 type wasmPlugin struct {
-	config    string
-	runtime   string
-	code      string
-	hostEnv   []string
-	inlineEnv map[string]string
+	config        string
+	failurePolicy wasmv3.FailurePolicy
+	runtime       string
+	code          string
+	hostEnv       []string
+	inlineEnv     map[string]string
 }
 
 // envoyWasmPlugin finds the entra-auth filter in the bootstrap's listeners, and the
@@ -91,7 +93,7 @@ func envoyWasmPlugin(b *bootstrapv3.Bootstrap) (*wasmPlugin, []string, error) {
 					}
 					vm := w.GetConfig().GetVmConfig()
 					found = &wasmPlugin{
-						config: config.GetValue(), runtime: vm.GetRuntime(), code: vm.GetCode().GetLocal().GetFilename(),
+						config: config.GetValue(), failurePolicy: w.GetConfig().GetFailurePolicy(), runtime: vm.GetRuntime(), code: vm.GetCode().GetLocal().GetFilename(),
 						hostEnv: vm.GetEnvironmentVariables().GetHostEnvKeys(), inlineEnv: vm.GetEnvironmentVariables().GetKeyValues(),
 					}
 				}
@@ -143,6 +145,9 @@ func checkEnvoyFile(yamlText []byte) error {
 	}
 	if plugin.runtime != "envoy.wasm.runtime.v8" {
 		return fmt.Errorf("vm_config.runtime is %q; Envoy's release builds run Wasm with envoy.wasm.runtime.v8", plugin.runtime)
+	}
+	if plugin.failurePolicy != wasmv3.FailurePolicy_FAIL_RELOAD {
+		return fmt.Errorf("failure_policy is %v; want FAIL_RELOAD (Envoy 1.33 and later): closed while a VM is down, and a new VM after a panic the filter could not recover", plugin.failurePolicy)
 	}
 	if !strings.HasSuffix(plugin.code, "entra-auth.wasm") {
 		return fmt.Errorf("vm_config.code loads %q, not entra-auth.wasm", plugin.code)
@@ -221,7 +226,9 @@ func TestEnvoyBootstrapCheckerRefuses(t *testing.T) {
 		{"unknown typed config", "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "type.googleapis.com/envoy.extensions.filters.http.router.v3.Routerr", "Routerr"},
 		{"validation rule", "connect_timeout: 5s", "connect_timeout: -5s", "ConnectTimeout"},
 		{"rule inside a typed config", "stat_prefix: https", `stat_prefix: ""`, "StatPrefix"},
-		{"deprecated field", "failure_policy: FAIL_CLOSED", "fail_open: true", "deprecated"},
+		{"deprecated field", "failure_policy: FAIL_RELOAD", "fail_open: true", "deprecated"},
+		{"fail open", "failure_policy: FAIL_RELOAD", "failure_policy: FAIL_OPEN", "failure_policy"},
+		{"no reload", "failure_policy: FAIL_RELOAD", "failure_policy: FAIL_CLOSED", "FAIL_RELOAD"},
 		{"secret not given to the VM", "host_env_keys: [ENTRA_CLIENT_SECRET, ENTRA_COOKIE_SECRET, USER_SYNC_SECRET]", "host_env_keys: [ENTRA_CLIENT_SECRET, USER_SYNC_SECRET]", "ENTRA_COOKIE_SECRET is not set"},
 		{"bad plugin configuration", `"skip_paths": ["/healthz"],`, `"skip_path": ["/healthz"],`, "skip_path"},
 		{"missing cluster", `"cluster": "user_sync",`, `"cluster": "users",`, `cluster "users"`},

@@ -126,8 +126,12 @@ func checkIstio(files map[string][]byte) error {
 	if plugin.GetPhase() != extensionsv1alpha1.PluginPhase_AUTHN {
 		return fmt.Errorf("WasmPlugin phase is %v; sign-in must run in AUTHN, before authorization", plugin.GetPhase())
 	}
-	if plugin.GetFailStrategy() == extensionsv1alpha1.FailStrategy_FAIL_OPEN {
+	switch plugin.GetFailStrategy() {
+	case extensionsv1alpha1.FailStrategy_FAIL_RELOAD:
+	case extensionsv1alpha1.FailStrategy_FAIL_OPEN:
 		return errors.New("WasmPlugin failStrategy FAIL_OPEN lets requests through unauthenticated when the module fails")
+	default:
+		return fmt.Errorf("WasmPlugin failStrategy is %v; want FAIL_RELOAD: closed while a VM is down, and a new VM after a panic the filter could not recover", plugin.GetFailStrategy())
 	}
 	fromProxy := map[string]bool{}
 	inline := map[string]string{}
@@ -298,7 +302,8 @@ func TestIstioCheckerRefuses(t *testing.T) {
 		{"unknown field", "istio/wasmplugin.yaml", "  imagePullPolicy: IfNotPresent", "  imagePullPolicy: IfNotPresent\n  pullPolicy: Always", `unknown field "pullPolicy"`},
 		{"bad enum", "istio/wasmplugin.yaml", "phase: AUTHN", "phase: AUTHENTICATE", "AUTHENTICATE"},
 		{"wrong phase", "istio/wasmplugin.yaml", "phase: AUTHN", "phase: STATS", "AUTHN"},
-		{"fail open", "istio/wasmplugin.yaml", "failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN", "FAIL_OPEN"},
+		{"fail open", "istio/wasmplugin.yaml", "failStrategy: FAIL_RELOAD", "failStrategy: FAIL_OPEN", "FAIL_OPEN"},
+		{"no reload", "istio/wasmplugin.yaml", "failStrategy: FAIL_RELOAD", "failStrategy: FAIL_CLOSE", "want FAIL_RELOAD"},
 		{"unserved version", "istio/serviceentry.yaml", "networking.istio.io/v1", "networking.istio.io/v2", "serves no ServiceEntry"},
 		{"schema pattern", "istio/wasmplugin.yaml", "imagePullPolicy: IfNotPresent", "imagePullPolicy: IfNotPresent\n  sha256: xyz", "sha256"},
 		{"bad plugin configuration", "istio/wasmplugin.yaml", "client_id: 6731de76", "clientid: 6731de76", "clientid"},

@@ -18,6 +18,9 @@ var (
 	// unfixedModuleFile is the module without its own poll_oneoff: what it would be
 	// without the fix for Envoy 1.33's ENOSYS, for the test that shows what it costs.
 	unfixedModuleFile string
+	// faultModuleFile is the module built with the faultinject tag: it panics where a
+	// request's x-entra-auth-fault header says (see filter/fault_inject.go).
+	faultModuleFile string
 )
 
 func TestMain(m *testing.M) {
@@ -39,11 +42,17 @@ func TestMain(m *testing.M) {
 		}
 	}
 	build([]string{"GOOS=wasip1", "GOARCH=wasm"}, "-buildmode=c-shared", "-o", moduleFile, ".")
+	faultModuleFile = filepath.Join(dir, "entra-auth-faultinject.wasm")
+	build([]string{"GOOS=wasip1", "GOARCH=wasm"}, "-buildmode=c-shared", "-tags", "faultinject", "-o", faultModuleFile, ".")
 	build(nil, "-o", runnerFile, "./e2e/cmd/wasmhost")
 	// What make build's wasmstub step does, and the same without the module's own
 	// poll_oneoff.
 	unfixedModuleFile = filepath.Join(dir, "entra-auth-unfixed.wasm")
 	if err := stubModule(moduleFile, unfixedModuleFile); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := stubModule(faultModuleFile, ""); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -57,7 +66,7 @@ func TestMain(m *testing.M) {
 }
 
 // stubModule rewrites the module at path as make build does, and writes the module
-// without its own poll_oneoff to unfixed.
+// without its own poll_oneoff to unfixed, unless that is empty.
 func stubModule(path, unfixed string) error {
 	list, err := os.Open("../testdata/envoy-host-abi.txt")
 	if err != nil {
@@ -80,7 +89,7 @@ func stubModule(path, unfixed string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, fixed, 0o644); err != nil {
+	if err := os.WriteFile(path, fixed, 0o644); err != nil || unfixed == "" {
 		return err
 	}
 	return os.WriteFile(unfixed, without, 0o644)

@@ -42,7 +42,13 @@ type plugin struct {
 	claimed    map[string]bool
 }
 
-func (p *plugin) OnPluginStart(configurationSize int) types.OnPluginStartStatus {
+func (p *plugin) OnPluginStart(configurationSize int) (status types.OnPluginStartStatus) {
+	defer func() {
+		if v := recover(); v != nil {
+			logPanic("", "OnPluginStart", v)
+			status = types.OnPluginStartStatusFailed
+		}
+	}()
 	var data []byte
 	if configurationSize > 0 {
 		var err error
@@ -92,6 +98,14 @@ func logEach(err error) {
 }
 
 func (p *plugin) OnTick() {
+	enterRoot()
+	defer func() {
+		if v := recover(); v != nil {
+			rootPanicked("OnTick", v)
+		}
+		leaveRoot()
+	}()
+	injectFault("tick")
 	p.pollPeerRefreshes()
 	p.idp.tick(len(p.peerWaits) > 0)
 }

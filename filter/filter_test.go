@@ -302,3 +302,25 @@ func TestMe(t *testing.T) {
 		t.Fatalf("%d %s", r.StatusCode, r.Data)
 	}
 }
+
+// A panic in a callback is recovered: the stream gets a 500 page with its request id,
+// the panic is counted, and the next request is served. (A plugin that never started
+// has no flow, so reading a request panics.)
+func TestPanicInACallbackIsAnsweredNotFatal(t *testing.T) {
+	host := newHost(t, testConfig) // not started
+	id := host.InitializeHttpContext()
+	if a := host.CallOnRequestHeaders(id, request("/app", browserAccept), true); a != types.ActionPause {
+		t.Fatalf("action %v, want the request held", a)
+	}
+	resp := host.GetSentLocalResponse(id)
+	if resp == nil || resp.StatusCode != 500 || !strings.Contains(string(resp.Data), "req-1") {
+		t.Fatalf("local response %+v, want a 500 page naming the request id", resp)
+	}
+	if n, err := host.GetCounterMetric("entra_auth_panics"); err != nil || n != 1 {
+		t.Errorf("entra_auth_panics = %d, %v; want 1", n, err)
+	}
+	logs := strings.Join(host.GetCriticalLogs(), "\n")
+	if !strings.Contains(logs, "recovered from a panic in OnHttpRequestHeaders") || !strings.Contains(logs, "goroutine") {
+		t.Errorf("no panic with its stack in the log:\n%s", logs)
+	}
+}

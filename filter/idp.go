@@ -245,6 +245,13 @@ func (c *idpCache) call(req *flow.HTTPRequest, done func(status int, body []byte
 func dispatch(cluster string, timeout time.Duration, req *flow.HTTPRequest, done func(status int, body []byte)) error {
 	_, err := proxywasm.DispatchHttpCall(cluster, req.Pairs(), req.Body, nil, uint32(max(timeout/time.Millisecond, 1)),
 		func(numHeaders, bodySize, _ int) {
+			enterRoot()
+			defer func() {
+				if v := recover(); v != nil {
+					rootPanicked("the answer of a call to cluster "+cluster, v)
+				}
+				leaveRoot()
+			}()
 			status := 0
 			if numHeaders > 0 {
 				headers, _ := proxywasm.GetHttpCallResponseHeaders()

@@ -35,9 +35,14 @@ type stream struct {
 	setCookies []string
 }
 
-func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
+func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	s.inHeaders = true
-	defer func() { s.inHeaders = false }()
+	defer func() {
+		s.inHeaders = false
+		if v := recover(); v != nil {
+			action = s.panicked("OnHttpRequestHeaders", v)
+		}
+	}()
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		// Without the headers the filter cannot guarantee that no forged identity
@@ -45,27 +50,28 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		proxywasm.LogErrorf("entra-auth: %v: %v", errNoHeaders, err)
 		return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot read the request headers\n")})
 	}
-	// Client-sent identity headers go on every request, whatever happens next, in every
-	// spelling an application server may take for one of ours.
-	var removed []string
-	for _, h := range headers {
-		switch {
-		case s.plugin.flow.ClientMayNotSend(h[0]) && !slices.Contains(removed, h[0]):
-			removed = append(removed, h[0])
-			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
-				proxywasm.LogErrorf("entra-auth: cannot remove the client-sent header %s: %v", h[0], err)
-				return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot remove a client-sent identity header\n")})
-			}
-		case h[0] == "x-request-id":
-			s.requestID = h[1]
-		}
-	}
+	// The request and its id first: whatever fails next is answered with them.
+	s.req = flow.NewRequest(headers)
+	s.requestID = s.req.RequestID
 	if s.requestID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		s.requestID = hex.EncodeToString(b[:])
 	}
-	s.req = flow.NewRequest(headers)
+	armFaults(headers)
+	injectFault("request-headers")
+	// Client-sent identity headers go on every request, whatever happens next, in every
+	// spelling an application server may take for one of ours.
+	var removed []string
+	for _, h := range headers {
+		if s.plugin.flow.ClientMayNotSend(h[0]) && !slices.Contains(removed, h[0]) {
+			removed = append(removed, h[0])
+			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
+				proxywasm.LogErrorf("entra-auth: cannot remove the client-sent header %s: %v", h[0], err)
+				return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot remove a client-sent identity header\n")})
+			}
+		}
+	}
 	f := s.plugin.flow
 	// One credential per request: the filter never checks one and lets another through.
 	if err := s.req.OneCredential(); err != nil {
@@ -143,14 +149,24 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	return s.startSignIn(flow.SafeReturnPath(s.req.Path))
 }
 
-func (s *stream) OnHttpRequestBody(int, bool) types.Action {
+func (s *stream) OnHttpRequestBody(int, bool) (action types.Action) {
+	defer func() {
+		if v := recover(); v != nil {
+			action = s.panicked("OnHttpRequestBody", v)
+		}
+	}()
 	if s.passed {
 		return types.ActionContinue
 	}
 	return types.ActionPause
 }
 
-func (s *stream) OnHttpRequestTrailers(int) types.Action {
+func (s *stream) OnHttpRequestTrailers(int) (action types.Action) {
+	defer func() {
+		if v := recover(); v != nil {
+			action = s.panicked("OnHttpRequestTrailers", v)
+		}
+	}()
 	if s.passed {
 		return types.ActionContinue
 	}
@@ -222,7 +238,13 @@ func (s *stream) letThrough(identity [][2]string) types.Action {
 }
 
 // OnHttpResponseHeaders stores a session renewed while the request waited.
-func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
+func (s *stream) OnHttpResponseHeaders(int, bool) (action types.Action) {
+	defer func() {
+		if v := recover(); v != nil {
+			action = s.panicked("OnHttpResponseHeaders", v)
+		}
+	}()
+	injectFault("response-headers")
 	for _, c := range s.setCookies {
 		if err := proxywasm.AddHttpResponseHeader("set-cookie", c); err != nil {
 			proxywasm.LogErrorf("entra-auth: request %s: cannot set the renewed session cookie: %v", s.requestID, err)
@@ -255,7 +277,14 @@ func (s *stream) fail(step string, err error) {
 // resume makes this stream the one host calls act on, inside a callback that belongs to
 // another context (a tick or a dispatched call). It reports false when the stream is gone.
 func (s *stream) resume() bool {
-	return proxywasm.SetEffectiveContext(s.id) == nil
+	if proxywasm.SetEffectiveContext(s.id) != nil {
+		return false
+	}
+	if inRoot {
+		resumed = s
+		injectFault("resumed")
+	}
+	return true
 }
 
 // afterMetadata runs fn with the provider's metadata, now or once it is fetched.

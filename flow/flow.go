@@ -101,6 +101,8 @@ type Request struct {
 	Cookies               session.Jar
 	// Bearer is the token of an "Authorization: Bearer" header, if any.
 	Bearer string
+	// RequestID is the x-request-id header's value (Envoy sets one on every request).
+	RequestID string
 	// cookieHeaders are the Cookie header values, for UpstreamCookie.
 	cookieHeaders []string
 	// authorization is the Authorization header's value; authorizations counts the
@@ -131,6 +133,8 @@ func NewRequest(headers [][2]string) *Request {
 			r.Accept += h[1]
 		case "x-requested-with":
 			r.RequestedWith = h[1]
+		case "x-request-id":
+			r.RequestID = h[1]
 		case "authorization":
 			r.authorization = h[1]
 			r.authorizations++
