@@ -184,6 +184,9 @@ func (c *idpCache) fetch(keysOnly bool) {
 				c.fetched(nil, err)
 				return
 			}
+			for _, skipped := range keys.Skipped {
+				proxywasm.LogWarnf("entra-auth: the identity provider's key set: skipped %s", skipped)
+			}
 			md := &metadata{fetchedAt: c.now(), disc: disc, keys: keys, verifier: c.verifier(disc), access: c.accessVerifier(disc)}
 			c.store(md, discBody, body)
 			c.fetched(md, nil)

@@ -3,10 +3,9 @@ package jwks
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // ErrNotAccessToken reports a token that is not an access token for this API: an ID
@@ -35,8 +34,7 @@ type AccessConfig struct {
 // AccessVerifier checks bearer access tokens against a key set.
 type AccessVerifier struct {
 	cfg     AccessConfig
-	tenants *Verifier // for its tenant rules
-	parser  *jwt.Parser
+	tenants *Verifier // for its issuer and tenant rules
 }
 
 // NewAccessVerifier returns a verifier for cfg.
@@ -47,57 +45,45 @@ func NewAccessVerifier(cfg AccessConfig) *AccessVerifier {
 	return &AccessVerifier{
 		cfg:     cfg,
 		tenants: &Verifier{cfg: Config{Issuer: cfg.Issuer, AllowedTenants: cfg.AllowedTenants}},
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{"RS256"}),
-			jwt.WithAudience(cfg.Audiences...),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(cfg.ClockSkew),
-			jwt.WithTimeFunc(cfg.Now),
-		),
 	}
 }
 
 // Verify checks raw, a bearer token, and returns its claims. Beyond the rules of an ID
-// token (RS256 with a key of the set, no crit header, times), it must be issued by the
-// tenant's v1 or v2 issuer to one of the API's audiences, and be an access token: one
-// with scp (a user's delegated token) or with roles and no user (an application's token).
+// token (RS256 with a key of the set, no crit header, claim types, times), it must be
+// issued by the tenant's v1 or v2 issuer to one of the API's audiences, and be an access
+// token: one with scp (a user's delegated token) or with roles and no user (an
+// application's token). As for ID tokens, the key lookup and the signature come last.
 func (v *AccessVerifier) Verify(raw string, keys *Set) (*Claims, error) {
-	if len(raw) > MaxTokenSize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(raw))
-	}
-	claims := &Claims{}
-	_, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		if _, nonce := t.Header["nonce"]; nonce {
-			return nil, fmt.Errorf("%w: it has a nonce header, as Microsoft Graph's tokens do", ErrNotAccessToken)
-		}
-		return keyFor(t, keys)
-	})
+	t, err := readToken(raw)
 	if err != nil {
-		if errors.Is(err, ErrNotAccessToken) {
-			return nil, err
-		}
-		return nil, classify(err)
+		return nil, err
 	}
-	tid := claims.String("tid")
-	if tid == "" || claims.String("sub") == "" {
-		return nil, fmt.Errorf("%w: sub and tid are required", ErrClaims)
+	if t.header.Get("nonce").Exists() {
+		return nil, fmt.Errorf("%w: it has a nonce header, as Microsoft Graph's tokens do", ErrNotAccessToken)
 	}
-	iss := claims.String("iss")
-	v2 := strings.ReplaceAll(v.cfg.Issuer, TenantPlaceholder, tid)
-	v1 := strings.ReplaceAll(V1IssuerTemplate, TenantPlaceholder, tid)
-	if iss != v2 && iss != v1 {
-		return nil, fmt.Errorf("%w: %q, want %q or %q", ErrIssuer, iss, v2, v1)
+	c := t.claims
+	if err := c.checkTypes(); err != nil {
+		return nil, err
 	}
-	if !v.tenants.tenantAllowed(tid) {
-		return nil, fmt.Errorf("%w: %q", ErrTenant, tid)
+	if err := c.checkTimes(v.cfg.Now(), v.cfg.ClockSkew); err != nil {
+		return nil, err
 	}
-	delegated := claims.Get("scp").String() != ""
-	application := len(claims.Strings("roles")) > 0 && claims.String("sub") == claims.String("oid")
+	if auds := c.audiences(); !slices.ContainsFunc(auds, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
+		return nil, fmt.Errorf("%w: %q", ErrAudience, auds)
+	}
+	tid, err := v.tenants.checkIssuer(c, v.cfg.Issuer, V1IssuerTemplate)
+	if err != nil {
+		return nil, err
+	}
+	delegated := c.String("scp") != ""
+	application := len(c.Strings("roles")) > 0 && c.String("sub") == c.String("oid")
 	if !delegated && !application {
 		return nil, fmt.Errorf("%w: it has neither scp nor an application's roles (an ID token?)", ErrNotAccessToken)
 	}
-	return claims, nil
+	if err := t.verifySignature(keys, tid); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Scopes are a delegated token's scopes (scp, space-separated).

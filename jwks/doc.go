@@ -6,11 +6,17 @@
 // names a key the Set lacks, Verify fails with ErrUnknownKey and the filter may fetch
 // again, at most once per MinUnknownKeyRefresh (RefreshAllowed says when).
 //
-// Verification is strict by default and has no opt-outs: RS256 only (no "none", no HMAC
-// with a public key), the key chosen by kid (a token without kid is accepted only when
-// the set holds a single key), issuer equal to the discovery issuer with {tenantid}
-// replaced by the token's tid, tid among the allowed tenants, aud equal to the client id,
-// exp required, exp/nbf/iat checked with a small clock skew, sub present, nonce equal to
-// the one sent, no "crit" header. Entra publishes keys without "alg"; a key is used for
-// RS256 when its kty is RSA.
+// Verification is strict by default and has no opt-outs, and does the cheap checks first,
+// so that a token that fails one never costs a key lookup, an unknown-kid refetch or RSA
+// work: the header (alg exactly RS256, so no "none" and no HMAC with a public key; no
+// "crit"; typ JWT when present), the claims' types (a claim of the wrong type is a bad
+// token, never converted: aud a string or an array of strings), exp and iat required
+// and checked with nbf against a small clock skew, aud holding the client id (and, with
+// several audiences, azp equal to it), sub and tid present, tid a GUID for a
+// multi-tenant issuer, iss equal to the discovery issuer with {tenantid} replaced by the
+// token's tid, tid among the allowed tenants, nonce equal to the one sent. Then the key:
+// the one kid names (a token without kid only when the set holds one key); a key that
+// names an issuer (Entra's do) signs only that issuer's tokens. Entra publishes keys
+// without "alg"; a key is used for RS256 when its kty is RSA. A malformed key is
+// skipped, not fatal.
 package jwks

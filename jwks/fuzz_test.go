@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tidwall/gjson"
 )
 
 // FuzzParse: any document yields a key set or ErrKeySet, never a panic.
@@ -80,6 +81,34 @@ func FuzzVerifyAccess(f *testing.F) {
 		claims, err := v.Verify(raw, set)
 		if err == nil && raw != signed && claims.String("sub") != "s" {
 			t.Fatalf("a forged token verified: %q", raw)
+		}
+	})
+}
+
+// FuzzClaimTypes: whatever the payload, a token whose claims pass the type checks has
+// an aud of the right shape and strings where strings are read; none panics.
+func FuzzClaimTypes(f *testing.F) {
+	for _, s := range []string{`{"aud":"a","sub":"s"}`, `{"aud":["a",1]}`, `{"aud":{"x":"a"}}`, `{"aud":[],"exp":"1"}`, `{"roles":["a",null]}`, `[]`, `{"aud":"a","tid":7}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		c := &Claims{}
+		if c.UnmarshalJSON([]byte(payload)) != nil || c.checkTypes() != nil {
+			return
+		}
+		aud := c.Get("aud")
+		if aud.Type != gjson.String && !(isStringArray(aud) && len(c.audiences()) > 0) {
+			t.Fatalf("aud %s passed", aud.Raw)
+		}
+		for _, name := range stringClaims {
+			if r := c.Get(name); r.Exists() && r.Type != gjson.String {
+				t.Fatalf("%s %s passed", name, r.Raw)
+			}
+		}
+		for _, name := range stringListClaims {
+			if r := c.Get(name); r.Exists() && len(c.Strings(name)) != len(r.Array()) {
+				t.Fatalf("%s %s passed with other values than strings", name, r.Raw)
+			}
 		}
 	})
 }

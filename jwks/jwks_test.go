@@ -80,18 +80,26 @@ func TestParse(t *testing.T) {
 	rs256["alg"] = "RS256"
 	badN := entraJWK("bad", &a.PublicKey)
 	badN["n"] = "%%%"
+	badIssuer := entraJWK("iss", &b.PublicKey)
+	badIssuer["issuer"] = 42
 	cases := []struct {
 		name    string
 		body    []byte
 		want    []string // kids kept
+		skipped int      // keys named in Skipped
 		wantErr bool
 	}{
 		{name: "entra shape without alg", body: jwksJSON(t, entraJWK("k1", &a.PublicKey), entraJWK("k2", &b.PublicKey)), want: []string{"k1", "k2"}},
 		{name: "other kinds skipped", body: jwksJSON(t, ec, enc, rs512, rs256, entraJWK("k1", &a.PublicKey)), want: []string{"k1", "rs256"}},
 		{name: "only skipped kinds", body: jwksJSON(t, ec, enc), wantErr: true},
-		{name: "small key", body: jwksJSON(t, entraJWK("s", &small.PublicKey)), wantErr: true},
-		{name: "duplicate kid", body: jwksJSON(t, entraJWK("k", &a.PublicKey), entraJWK("k", &b.PublicKey)), wantErr: true},
-		{name: "bad modulus", body: jwksJSON(t, badN), wantErr: true},
+		{name: "small key alone", body: jwksJSON(t, entraJWK("s", &small.PublicKey)), wantErr: true},
+		{name: "duplicate kid alone", body: jwksJSON(t, entraJWK("k", &a.PublicKey), entraJWK("k", &b.PublicKey)), wantErr: true},
+		{name: "bad modulus alone", body: jwksJSON(t, badN), wantErr: true},
+		// One bad key does not take the others down: it is skipped and named.
+		{name: "small key among good ones", body: jwksJSON(t, entraJWK("s", &small.PublicKey), entraJWK("k1", &a.PublicKey)), want: []string{"k1"}, skipped: 1},
+		{name: "bad modulus among good ones", body: jwksJSON(t, badN, entraJWK("k1", &a.PublicKey)), want: []string{"k1"}, skipped: 1},
+		{name: "duplicate kid among good ones", body: jwksJSON(t, entraJWK("k", &a.PublicKey), entraJWK("k1", &a.PublicKey), entraJWK("k", &b.PublicKey)), want: []string{"k1"}, skipped: 1},
+		{name: "issuer not a string", body: jwksJSON(t, badIssuer, entraJWK("k1", &a.PublicKey)), want: []string{"k1"}, skipped: 1},
 		{name: "no keys array", body: []byte(`{"keys": {}}`), wantErr: true},
 		{name: "not JSON", body: []byte(`{"keys": [`), wantErr: true},
 		{name: "huge", body: []byte(`{"keys":[],"x":"` + strings.Repeat("a", maxJWKSSize) + `"}`), wantErr: true},
@@ -110,6 +118,9 @@ func TestParse(t *testing.T) {
 			}
 			if set.Len() != len(tc.want) {
 				t.Fatalf("%d keys, want %v", set.Len(), tc.want)
+			}
+			if len(set.Skipped) != tc.skipped {
+				t.Errorf("skipped %q, want %d", set.Skipped, tc.skipped)
 			}
 			for _, kid := range tc.want {
 				if !set.Has(kid) {
@@ -166,6 +177,10 @@ func TestVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	signer, stranger, second := newRSAKey(t, "a"), newRSAKey(t, "b"), newRSAKey(t, "c")
 	oneKey := mustParse(t, jwksJSON(t, entraJWK("k1", &signer.PublicKey)))
+	// Entra's key set for common and organizations names the issuer template.
+	commonJWK := entraJWK("k1", &signer.PublicKey)
+	commonJWK["issuer"] = template
+	commonKeys := mustParse(t, jwksJSON(t, commonJWK))
 	twoKeys := mustParse(t, jwksJSON(t, entraJWK("k1", &signer.PublicKey), entraJWK("k2", &second.PublicKey)))
 	publicDER := x509.MarshalPKCS1PublicKey(&signer.PublicKey)
 
@@ -204,10 +219,42 @@ func TestVerify(t *testing.T) {
 	}{
 		{name: "valid", raw: valid.sign(t)},
 		{name: "multi-tenant issuer template", cfg: multi, raw: valid.sign(t)},
-		{name: "any tenant", cfg: anyTenant, raw: with(func(tk *token) {
+		{name: "any tenant", cfg: anyTenant, keys: commonKeys, raw: with(func(tk *token) {
 			tk.claims["tid"], tk.claims["iss"] = other, "https://login.microsoftonline.com/"+other+"/v2.0"
 		}).sign(t)},
-		{name: "tenant not allowed", cfg: multi, raw: with(func(tk *token) {
+		// A key that names its tenant's issuer signs for that tenant only, even where the
+		// configuration accepts every tenant (Microsoft's signing-key issuer rule).
+		{name: "a tenant's key signing for another tenant", cfg: anyTenant, raw: with(func(tk *token) {
+			tk.claims["tid"], tk.claims["iss"] = other, "https://login.microsoftonline.com/"+other+"/v2.0"
+		}).sign(t), wantErr: ErrIssuer},
+		{name: "multi-tenant tid not a GUID", cfg: anyTenant, keys: commonKeys, raw: with(func(tk *token) {
+			tk.claims["tid"], tk.claims["iss"] = "contoso", "https://login.microsoftonline.com/contoso/v2.0"
+		}).sign(t), wantErr: ErrTenant},
+		{name: "multi-tenant tid in capitals", cfg: anyTenant, keys: commonKeys, raw: with(func(tk *token) {
+			tk.claims["tid"], tk.claims["iss"] = strings.ToUpper(other), "https://login.microsoftonline.com/"+strings.ToUpper(other)+"/v2.0"
+		}).sign(t), wantErr: ErrTenant},
+		{name: "no iat", raw: with(func(tk *token) { delete(tk.claims, "iat") }).sign(t), wantErr: ErrClaims},
+		{name: "aud as a number", raw: with(func(tk *token) { tk.claims["aud"] = 42 }).sign(t), wantErr: ErrClaims},
+		{name: "aud as an object", raw: with(func(tk *token) { tk.claims["aud"] = map[string]string{"x": clientID} }).sign(t), wantErr: ErrClaims},
+		{name: "aud array with a number", raw: with(func(tk *token) { tk.claims["aud"] = []any{clientID, 7} }).sign(t), wantErr: ErrClaims},
+		{name: "aud array with our client and azp", raw: with(func(tk *token) { tk.claims["aud"], tk.claims["azp"] = []string{clientID, "other-api"}, clientID }).sign(t)},
+		{name: "several audiences without azp", raw: with(func(tk *token) { tk.claims["aud"] = []string{clientID, "other-api"} }).sign(t), wantErr: ErrAudience},
+		{name: "several audiences, azp another client", raw: with(func(tk *token) { tk.claims["aud"], tk.claims["azp"] = []string{clientID, "other-api"}, "other-api" }).sign(t), wantErr: ErrAudience},
+		{name: "empty aud array", raw: with(func(tk *token) { tk.claims["aud"] = []string{} }).sign(t), wantErr: ErrClaims},
+		{name: "sub as a number", raw: with(func(tk *token) { tk.claims["sub"] = 12345 }).sign(t), wantErr: ErrClaims},
+		{name: "tid as a number", raw: with(func(tk *token) { tk.claims["tid"] = 1 }).sign(t), wantErr: ErrClaims},
+		{name: "nonce as a number", raw: with(func(tk *token) { tk.claims["nonce"] = 1 }).sign(t), wantErr: ErrClaims},
+		{name: "exp as a string", raw: with(func(tk *token) { tk.claims["exp"] = "1800003600" }).sign(t), wantErr: ErrClaims},
+		{name: "groups as a string", raw: with(func(tk *token) { tk.claims["groups"] = "g1" }).sign(t), wantErr: ErrClaims},
+		{name: "roles with a number", raw: with(func(tk *token) { tk.claims["roles"] = []any{"Admin", 1} }).sign(t), wantErr: ErrClaims},
+		{name: "typ not JWT", raw: with(func(tk *token) { tk.header["typ"] = "at+jwt+evil" }).sign(t), wantErr: ErrAlgorithm},
+		// Cheap checks come first: a token that fails one never costs a key lookup, so it
+		// cannot trigger (or use up) the unknown-kid refetch a real rotation needs.
+		{name: "expired, with an unknown kid", raw: with(func(tk *token) { tk.claims["exp"] = now.Unix() - 3600; tk.header["kid"] = "rotated" }).sign(t), wantErr: ErrExpired},
+		{name: "another audience, with an unknown kid", raw: with(func(tk *token) { tk.claims["aud"] = "x"; tk.header["kid"] = "rotated" }).sign(t), wantErr: ErrAudience},
+		{name: "another issuer, with an unknown kid", raw: with(func(tk *token) { tk.claims["iss"] = "https://evil.example/v2.0"; tk.header["kid"] = "rotated" }).sign(t), wantErr: ErrIssuer},
+		{name: "kid not a string", raw: with(func(tk *token) { tk.header["kid"] = 1 }).sign(t), wantErr: ErrMalformed},
+		{name: "tenant not allowed", cfg: multi, keys: commonKeys, raw: with(func(tk *token) {
 			tk.claims["tid"], tk.claims["iss"] = other, "https://login.microsoftonline.com/"+other+"/v2.0"
 		}).sign(t), wantErr: ErrTenant},
 		{name: "single tenant refuses another tid", raw: with(func(tk *token) { tk.claims["tid"] = other }).sign(t), wantErr: ErrTenant},

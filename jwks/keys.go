@@ -32,6 +32,12 @@ const (
 type Set struct {
 	byID map[string]*rsa.PublicKey
 	only *rsa.PublicKey // the single key, when there is exactly one
+	// issuers are the issuers keys name (Entra's key sets do): such a key signs only
+	// that issuer's tokens.
+	issuers map[*rsa.PublicKey]string
+	// Skipped says, for each key left out as malformed or unusable, why: the caller logs
+	// it once per fetch.
+	Skipped []string
 }
 
 // Len is the number of keys.
@@ -40,9 +46,17 @@ func (s *Set) Len() int { return len(s.byID) }
 // Has reports whether the set holds a key with that kid.
 func (s *Set) Has(kid string) bool { _, ok := s.byID[kid]; return ok }
 
+// issuerOf returns the issuer a key names, if it names one.
+func (s *Set) issuerOf(k *rsa.PublicKey) (string, bool) {
+	iss, ok := s.issuers[k]
+	return iss, ok
+}
+
 // Parse reads a JWKS document. It keeps keys with kty RSA whose use is "sig" or absent and
-// whose alg, if given, is RS256; keys of other kinds are skipped, not errors. Malformed RSA
-// keys, keys under 2048 bits and duplicate kids are errors: the document is suspect.
+// whose alg, if given, is RS256; keys of other kinds are left aside without a word. An RSA
+// signing key that is malformed or under 2048 bits, one whose issuer is not a string, and
+// every key of a kid that appears twice are skipped and listed in Skipped: one bad key
+// does not take the others down. A document with no usable key is ErrKeySet.
 func Parse(body []byte) (*Set, error) {
 	if len(body) > maxJWKSSize {
 		return nil, fmt.Errorf("%w: document of %d bytes is over the %d limit", ErrKeySet, len(body), maxJWKSSize)
@@ -54,7 +68,8 @@ func Parse(body []byte) (*Set, error) {
 	if !keys.IsArray() {
 		return nil, fmt.Errorf("%w: no \"keys\" array", ErrKeySet)
 	}
-	set := &Set{byID: map[string]*rsa.PublicKey{}}
+	set := &Set{byID: map[string]*rsa.PublicKey{}, issuers: map[*rsa.PublicKey]string{}}
+	duplicate := map[string]bool{}
 	var err error
 	n := 0
 	keys.ForEach(func(_, k gjson.Result) bool {
@@ -72,23 +87,33 @@ func Parse(body []byte) (*Set, error) {
 			return true
 		}
 		kid := k.Get("kid").String()
-		var pub *rsa.PublicKey
-		if pub, err = rsaKey(k.Get("n").String(), k.Get("e").String()); err != nil {
-			err = fmt.Errorf("%w: key %q: %v", ErrKeySet, kid, err)
-			return false
+		pub, keyErr := rsaKey(k.Get("n").String(), k.Get("e").String())
+		if keyErr != nil {
+			set.Skipped = append(set.Skipped, fmt.Sprintf("key %q: %v", kid, keyErr))
+			return true
 		}
-		if _, dup := set.byID[kid]; dup {
-			err = fmt.Errorf("%w: kid %q appears twice", ErrKeySet, kid)
-			return false
+		issuer := k.Get("issuer")
+		if issuer.Exists() && issuer.Type != gjson.String {
+			set.Skipped = append(set.Skipped, fmt.Sprintf("key %q: its issuer is not a string", kid))
+			return true
+		}
+		if _, dup := set.byID[kid]; dup || duplicate[kid] {
+			set.Skipped = append(set.Skipped, fmt.Sprintf("kid %q appears twice; neither key is used", kid))
+			delete(set.byID, kid)
+			duplicate[kid] = true
+			return true
 		}
 		set.byID[kid] = pub
+		if issuer.Exists() {
+			set.issuers[pub] = issuer.Str
+		}
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
 	if len(set.byID) == 0 {
-		return nil, fmt.Errorf("%w: no RSA signing key", ErrKeySet)
+		return nil, fmt.Errorf("%w: no usable RSA signing key (%s)", ErrKeySet, strings.Join(set.Skipped, "; "))
 	}
 	if len(set.byID) == 1 {
 		for _, k := range set.byID {

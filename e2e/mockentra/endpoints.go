@@ -100,9 +100,16 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	s.KeysRequests.Add(1)
-	if _, _, ok := s.tenantOf(r); !ok {
+	_, multi, ok := s.tenantOf(r)
+	if !ok {
 		entraError(w, 400, "invalid_tenant", 90002, "Tenant not found.")
 		return
+	}
+	// As Entra: a tenant's key set names the tenant's issuer; the common and
+	// organizations key sets name the template, {tenantid} to be put in.
+	issuer := base(r) + "/" + s.opts.TenantID + "/v2.0"
+	if multi {
+		issuer = base(r) + "/{tenantid}/v2.0"
 	}
 	s.mu.Lock()
 	keys := append([]*signingKey(nil), s.keys...)
@@ -114,7 +121,7 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 			"n":      base64.RawURLEncoding.EncodeToString(k.priv.N.Bytes()),
 			"e":      base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.priv.E)).Bytes()),
 			"x5c":    []string{base64.StdEncoding.EncodeToString(k.cert)},
-			"issuer": base(r) + "/" + s.opts.TenantID + "/v2.0",
+			"issuer": issuer,
 		})
 	}
 	writeJSON(w, 200, map[string]any{"keys": out})
