@@ -222,3 +222,42 @@ func requestAllAtOnce(t *testing.T, s *stack, cookie string, n int) {
 		}
 	}
 }
+
+// A refreshed ID token that fails verification is no passing outage: it ends the session
+// even while the old tokens still hold. The browser is sent to sign in again and brought
+// back to the page it asked for; an unknown key gets one key refetch first, and ends the
+// session when the refetched keys do not have it either.
+func TestRefreshedIDTokenThatFailsVerificationEndsTheSession(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault mockentra.Faults
+	}{
+		{"bad signature", mockentra.Faults{BadSignature: true}},
+		{"another audience", mockentra.Faults{WrongAudience: true}},
+		{"another issuer", mockentra.Faults{WrongIssuer: true}},
+		{"another nonce", mockentra.Faults{WrongNonce: true}},
+		{"an unknown key", mockentra.Faults{UnknownKID: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := shortTokens(t, 30*time.Second, "30s", nil) // due at once, valid for long
+			b := s.browser()
+			b.signIn("/", "ada@contoso.example")
+			keysBefore := s.mock.KeysRequests.Load()
+			s.mock.SetFaults(tc.fault)
+			p := b.get("/reports?q=1")
+			if p.status != 302 || p.location == nil || p.location.String() != s.base+"/.auth/login?rd=%2Freports%3Fq%3D1" {
+				t.Fatalf("got %d %v, want the sign-in again, back to /reports?q=1", p.status, p.location)
+			}
+			if b.sessionCookie() != "" {
+				t.Error("the ended session's cookie was not cleared")
+			}
+			if !s.runner.stderr.waitFor("does not verify") {
+				t.Errorf("the reason was not logged:\n%s", tail(s.runner.stderr.String(), 2000))
+			}
+			if tc.fault.UnknownKID && s.mock.KeysRequests.Load() == keysBefore {
+				t.Error("an unknown key ended the session without a key refetch")
+			}
+			checkNoTokenLogged(t, s)
+		})
+	}
+}

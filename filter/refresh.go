@@ -119,36 +119,70 @@ func (p *plugin) startRefresh(sess *session.Session, requestID string) {
 				p.finishRefresh(sess, nil, flow.RefreshFailed(err))
 				return
 			}
-			var claims *jwks.Claims
-			if tokens.IDToken != "" {
-				if claims, err = md.verifier.VerifyRefreshed(tokens.IDToken, md.keys, sess.Nonce); err != nil {
-					p.finishRefresh(sess, nil, err)
-					return
-				}
-			}
-			renewed, err := f.Refreshed(sess, tokens, claims)
-			if err != nil || claims == nil {
-				p.finishRefresh(sess, renewed, err)
+			if tokens.IDToken == "" {
+				p.refreshVerified(sess, tokens, nil, requestID)
 				return
 			}
-			if !flow.GroupsOverage(claims) {
-				p.resyncIfChanged(sess, renewed, claims, nil, requestID)
-				return
-			}
-			// Too many groups for the token: read them from Graph again; if Graph fails,
-			// keep the ones the session had rather than none.
-			p.callGraphGroups(tokens.AccessToken, requestID, func(groups []string, err error) {
-				if err != nil {
-					proxywasm.LogWarnf("entra-auth: request %s: keeping the session's groups: %v", requestID, err)
-					groups = sess.Groups
-				}
-				renewed.Groups = groups
-				p.resyncIfChanged(sess, renewed, claims, groups, requestID)
-			})
+			p.verifyRefreshed(sess, tokens, md, requestID)
 		})
 		if callErr != nil {
 			p.finishRefresh(sess, nil, callErr)
 		}
+	})
+}
+
+// verifyRefreshed verifies the ID token a refresh returned. A key the set lacks gets
+// one key refetch (as at sign-in); any other failure, or the key still unknown, ends the
+// session. Only the provider being unreachable for the refetch is a passing outage.
+func (p *plugin) verifyRefreshed(sess *session.Session, tokens *flow.Tokens, md *metadata, requestID string) {
+	claims, err := md.verifier.VerifyRefreshed(tokens.IDToken, md.keys, sess.Nonce)
+	if err == nil {
+		p.refreshVerified(sess, tokens, claims, requestID)
+		return
+	}
+	if !errors.Is(err, jwks.ErrUnknownKey) {
+		p.finishRefresh(sess, nil, fmt.Errorf("%w: %w", flow.ErrRefreshUnverified, err))
+		return
+	}
+	p.idp.refreshKeysAfter(md.fetchedAt, func(newer *metadata, ferr error) {
+		switch {
+		case errors.Is(ferr, flow.ErrIdPUnavailable):
+			p.finishRefresh(sess, nil, ferr)
+		case ferr != nil:
+			p.finishRefresh(sess, nil, fmt.Errorf("%w: %w", flow.ErrRefreshUnverified, ferr))
+		default:
+			claims, err := newer.verifier.VerifyRefreshed(tokens.IDToken, newer.keys, sess.Nonce)
+			if err != nil {
+				p.finishRefresh(sess, nil, fmt.Errorf("%w: %w", flow.ErrRefreshUnverified, err))
+				return
+			}
+			p.refreshVerified(sess, tokens, claims, requestID)
+		}
+	})
+}
+
+// refreshVerified renews the session with a refresh's tokens and the verified claims of
+// its ID token (nil when it had none), reading the groups from Graph on an overage and
+// syncing the user again when what it would say changed.
+func (p *plugin) refreshVerified(sess *session.Session, tokens *flow.Tokens, claims *jwks.Claims, requestID string) {
+	renewed, err := p.flow.Refreshed(sess, tokens, claims)
+	if err != nil || claims == nil {
+		p.finishRefresh(sess, renewed, err)
+		return
+	}
+	if !flow.GroupsOverage(claims) {
+		p.resyncIfChanged(sess, renewed, claims, nil, requestID)
+		return
+	}
+	// Too many groups for the token: read them from Graph again; if Graph fails, keep
+	// the ones the session had rather than none.
+	p.callGraphGroups(tokens.AccessToken, requestID, func(groups []string, err error) {
+		if err != nil {
+			proxywasm.LogWarnf("entra-auth: request %s: keeping the session's groups: %v", requestID, err)
+			groups = sess.Groups
+		}
+		renewed.Groups = groups
+		p.resyncIfChanged(sess, renewed, claims, groups, requestID)
 	})
 }
 
@@ -212,7 +246,7 @@ func (s *stream) refreshed(old, renewed *session.Session, err error) {
 		}
 		s.setCookies = cookies
 		s.signedIn(renewed)
-	case errors.Is(err, flow.ErrRefreshRejected), errors.Is(err, flow.ErrRefreshIdentity):
+	case errors.Is(err, flow.ErrRefreshRejected), errors.Is(err, flow.ErrRefreshIdentity), errors.Is(err, flow.ErrRefreshUnverified):
 		proxywasm.LogInfof("entra-auth: request %s: the session of %s ended: %v", s.requestID, old.ObjectID, err)
 		s.respond(f.SessionEnded(s.req, s.requestID))
 	case errors.Is(err, flow.ErrUserRefused):

@@ -19,6 +19,10 @@ var (
 	// ErrRefreshIdentity: a refresh returned an ID token for someone else (another iss,
 	// sub, oid or tid). The session is over.
 	ErrRefreshIdentity = errors.New("flow: the refreshed ID token names another user")
+	// ErrRefreshUnverified: a refresh returned an ID token that does not verify (its
+	// signature, issuer, audience, nonce or times). That is no passing outage: the
+	// session is over.
+	ErrRefreshUnverified = errors.New("flow: the refreshed ID token does not verify")
 )
 
 // RefreshDue reports whether the session's access token is within refresh_before of
