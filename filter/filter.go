@@ -77,6 +77,7 @@ func (p *plugin) OnPluginStart(configurationSize int) (status types.OnPluginStar
 			us.URL, us.Cluster, us.Timeout, map[bool]string{true: "allow", false: "deny"}[us.AllowOnFailure])
 	}
 	createRefreshSlots()
+	createUsedStates()
 	// Fetch the provider's metadata on the first tick, not now: Envoy first runs this in
 	// a canary VM that it destroys at once, cancelling its calls; a fetch started here
 	// would leave the fetch lease with a VM that is gone, and every sign-in would wait

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net/url"
 	"strings"
@@ -15,6 +16,9 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/session"
 )
 
 // These tests run the filter natively on the SDK's emulator. The emulator resumes streams
@@ -322,5 +326,30 @@ func TestPanicInACallbackIsAnsweredNotFatal(t *testing.T) {
 	logs := strings.Join(host.GetCriticalLogs(), "\n")
 	if !strings.Contains(logs, "recovered from a panic in OnHttpRequestHeaders") || !strings.Contains(logs, "goroutine") {
 		t.Errorf("no panic with its stack in the log:\n%s", logs)
+	}
+}
+
+// The single-use record of sign-in states fails closed: a state already recorded is a
+// replay, and a record that cannot be read (here: never created) refuses the callback
+// rather than letting it go ahead unrecorded.
+func TestUsedStatesFailClosed(t *testing.T) {
+	now := time.Now()
+	cb := &flow.Callback{Code: "c", SignIn: &session.SignIn{State: "state-1", Expires: now.Add(time.Minute)}}
+
+	newHost(t, testConfig) // no plugin start: the record was never created
+	if err := markStateUsed(cb, now); !errors.Is(err, flow.ErrSharedState) {
+		t.Fatalf("without the record: %v, want ErrSharedState", err)
+	}
+
+	createUsedStates()
+	if err := markStateUsed(cb, now); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if err := markStateUsed(cb, now); !errors.Is(err, flow.ErrStateInvalid) {
+		t.Fatalf("second use: %v, want a replay (ErrStateInvalid)", err)
+	}
+	other := &flow.Callback{Code: "c", SignIn: &session.SignIn{State: "state-2", Expires: now.Add(time.Minute)}}
+	if err := markStateUsed(other, now); err != nil {
+		t.Fatalf("another sign-in: %v", err)
 	}
 }

@@ -178,7 +178,12 @@ func (c *idpCache) fetch(keysOnly bool) {
 	c.fetching = true
 	c.fetchDeadline = c.now().Add(3*c.cfg.IDPTimeout + time.Second)
 	getKeys := func(discBody []byte, disc *flow.Discovery) {
-		err := c.call(disc.KeysRequest(), func(status int, body []byte) {
+		req, err := disc.KeysRequest()
+		if err != nil {
+			c.fetched(nil, err)
+			return
+		}
+		err = c.call(req, func(status int, body []byte) {
 			keys, err := flow.ParseKeys(status, body)
 			if err != nil {
 				c.fetched(nil, err)
@@ -199,7 +204,12 @@ func (c *idpCache) fetch(keysOnly bool) {
 		getKeys(c.currentDiscoveryBody(), c.current.disc)
 		return
 	}
-	err := c.call(c.cfg.DiscoveryRequest(), func(status int, body []byte) {
+	req, err := c.cfg.DiscoveryRequest()
+	if err != nil {
+		c.fetched(nil, err)
+		return
+	}
+	err = c.call(req, func(status int, body []byte) {
 		disc, err := flow.ParseDiscovery(c.cfg, status, body)
 		if err != nil {
 			c.fetched(nil, err)
@@ -255,18 +265,32 @@ func dispatch(cluster string, timeout time.Duration, req *flow.HTTPRequest, done
 				}
 				leaveRoot()
 			}()
+			// An answer that cannot be read is no answer (status 0): callers treat it as
+			// the cluster failing, never as a success.
 			status := 0
 			if numHeaders > 0 {
-				headers, _ := proxywasm.GetHttpCallResponseHeaders()
+				headers, err := proxywasm.GetHttpCallResponseHeaders()
+				if err != nil {
+					proxywasm.LogErrorf("entra-auth: cannot read the answer of a call to cluster %s: %v", cluster, err)
+					done(0, nil)
+					return
+				}
 				for _, h := range headers {
 					if h[0] == ":status" {
-						status, _ = strconv.Atoi(h[1])
+						if status, err = strconv.Atoi(h[1]); err != nil {
+							status = 0
+						}
 					}
 				}
 			}
 			var body []byte
 			if bodySize > 0 {
-				body, _ = proxywasm.GetHttpCallResponseBody(0, bodySize)
+				var err error
+				if body, err = proxywasm.GetHttpCallResponseBody(0, bodySize); err != nil {
+					proxywasm.LogErrorf("entra-auth: cannot read the body of a call to cluster %s: %v", cluster, err)
+					done(0, nil)
+					return
+				}
 			}
 			done(status, body)
 		})
@@ -398,5 +422,8 @@ func (c *idpCache) releaseLease() {
 	if err != nil || !strings.HasPrefix(string(value), c.instance+"|") {
 		return
 	}
-	_ = proxywasm.SetSharedData(c.leaseKey, []byte(c.instance+"|0"), cas)
+	if err := proxywasm.SetSharedData(c.leaseKey, []byte(c.instance+"|0"), cas); err != nil {
+		// Not given back, the lease runs out at its expiry; the next fetch waits for that.
+		proxywasm.LogDebugf("entra-auth: cannot give back the metadata fetch lease: %v", err)
+	}
 }

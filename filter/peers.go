@@ -94,6 +94,17 @@ func slotValue(kind byte, sessionID string, fields ...[]byte) []byte {
 	return v
 }
 
+// createUsedStates makes the record of used sign-in states exist, empty, at plugin
+// start: shared data's compare-and-swap guards only keys that exist, and the callback
+// writes it only with one (VMs starting together may both write it empty: harmless).
+func createUsedStates() {
+	if _, _, err := proxywasm.GetSharedData(sharedUsedStatesKey); errors.Is(err, types.ErrorStatusNotFound) {
+		if err := proxywasm.SetSharedData(sharedUsedStatesKey, nil, 0); err != nil {
+			proxywasm.LogWarnf("entra-auth: cannot create the shared record of used sign-in states (sign-ins will be refused): %v", err)
+		}
+	}
+}
+
 // createRefreshSlots makes every slot exist, empty, at plugin start: shared data's
 // compare-and-swap guards only keys that exist, so claims made later are atomic. (VMs
 // starting together may both write an empty slot, which is harmless.)

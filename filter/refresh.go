@@ -113,7 +113,12 @@ func (p *plugin) startRefresh(sess *session.Session, requestID string) {
 			return
 		}
 		f := p.flow
-		callErr := p.idp.call(f.RefreshRequest(md.disc, sess), func(status int, body []byte) {
+		req, err := f.RefreshRequest(md.disc, sess)
+		if err != nil {
+			p.finishRefresh(sess, nil, err)
+			return
+		}
+		callErr := p.idp.call(req, func(status int, body []byte) {
 			tokens, err := flow.ParseRefreshResponse(status, body)
 			if err != nil {
 				p.finishRefresh(sess, nil, flow.RefreshFailed(err))
@@ -273,8 +278,12 @@ func (s *stream) onBehalfOf(sess *session.Session, headers [][2]string) types.Ac
 	s.paused = true
 	p, f := s.plugin, s.plugin.flow
 	p.idp.await(func(md *metadata, err error) {
+		var req *flow.HTTPRequest
 		if err == nil {
-			err = p.idp.call(f.OBORequest(md.disc, sess), func(status int, body []byte) {
+			req, err = f.OBORequest(md.disc, sess)
+		}
+		if err == nil {
+			err = p.idp.call(req, func(status int, body []byte) {
 				if !s.resume() {
 					return
 				}

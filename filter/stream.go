@@ -334,13 +334,19 @@ func (s *stream) callback() types.Action {
 		s.fail("callback", err)
 		return types.ActionPause
 	}
-	// Single use: a replayed callback stops here, before its code is exchanged again.
-	if markStateUsed(cb, s.plugin.now()) {
-		s.fail("callback", fmt.Errorf("%w: this sign-in was already completed", flow.ErrStateInvalid))
+	// Single use: a replayed callback stops here, before its code is exchanged again; and
+	// so does one whose use cannot be recorded (fail closed).
+	if err := markStateUsed(cb, s.plugin.now()); err != nil {
+		s.fail("callback", err)
 		return types.ActionPause
 	}
 	return s.afterMetadata("callback", func(md *metadata) {
-		err := s.plugin.idp.call(f.TokenRequest(md.disc, cb), func(status int, body []byte) {
+		req, err := f.TokenRequest(md.disc, cb)
+		if err != nil {
+			s.fail("token exchange", err)
+			return
+		}
+		err = s.plugin.idp.call(req, func(status int, body []byte) {
 			if !s.resume() {
 				return
 			}
@@ -464,7 +470,11 @@ func (p *plugin) callUserSync(u *flow.SyncUser, requestID string, done func(user
 	f := p.flow
 	cfg := f.Config().UserSync
 	deadline := p.now().Add(cfg.Timeout)
-	req := f.UserSyncRequest(u)
+	req, err := f.UserSyncRequest(u)
+	if err != nil {
+		done("", fmt.Errorf("%w: %v", flow.ErrUserSyncUnavailable, err))
+		return
+	}
 	var call func(first bool)
 	call = func(first bool) {
 		answered := func(status int, body []byte) {
@@ -499,22 +509,27 @@ func (s *stream) complete(cb *flow.Callback, sess *session.Session) {
 	s.respond(resp)
 }
 
-// markStateUsed records the callback's state in shared data and reports a replay.
-func markStateUsed(cb *flow.Callback, now time.Time) (replayed bool) {
+// markStateUsed records the callback's state in the shared record of used states, with
+// a compare-and-swap. A state already there is a replay (ErrStateInvalid). A record that
+// cannot be read, written or won is ErrSharedState: the callback must not go ahead. The
+// record exists from plugin start (createUsedStates), so that every write is guarded.
+func markStateUsed(cb *flow.Callback, now time.Time) error {
 	for range 8 { // compare-and-swap retries under contention
 		record, cas, err := proxywasm.GetSharedData(sharedUsedStatesKey)
-		if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-			proxywasm.LogErrorf("entra-auth: read used states: %v", err)
-			return false
+		if err != nil {
+			return fmt.Errorf("%w: reading the used states: %v", flow.ErrSharedState, err)
 		}
 		updated, used := flow.MarkStateUsed(record, cb.SignIn.State, cb.SignIn.Expires, now)
 		if used {
-			return true
+			return fmt.Errorf("%w: this sign-in was already completed", flow.ErrStateInvalid)
 		}
-		if err := proxywasm.SetSharedData(sharedUsedStatesKey, updated, cas); err == nil {
-			return false
+		err = proxywasm.SetSharedData(sharedUsedStatesKey, updated, cas)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, types.ErrorStatusCasMismatch):
+			return fmt.Errorf("%w: recording a used state: %v", flow.ErrSharedState, err)
 		}
 	}
-	proxywasm.LogWarn("entra-auth: could not record a used sign-in state (shared data contention)")
-	return false
+	return fmt.Errorf("%w: the record of used states kept changing (8 tries)", flow.ErrSharedState)
 }

@@ -11,6 +11,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
+	"io"
 	"math/big"
 	"net/url"
 	"strings"
@@ -87,7 +89,7 @@ func TestClientAssertion(t *testing.T) {
 	}
 	var jtis []string
 	for range 2 {
-		r := f.RefreshRequest(testDiscovery, refreshable(testNow))
+		r := must(f.RefreshRequest(testDiscovery, refreshable(testNow)))(t)
 		form, _ := url.ParseQuery(string(r.Body))
 		if form.Get("client_secret") != "" || form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 			t.Fatalf("form %v", form)
@@ -107,4 +109,23 @@ func TestClientAssertion(t *testing.T) {
 	if jtis[0] == jtis[1] {
 		t.Error("two assertions share a jti")
 	}
+
+	// An assertion that cannot be signed (here: no randomness for its jti) means no
+	// token request at all, never one that goes out unauthenticated.
+	broken, err := New(cfg, failingReader{}, func() time.Time { return testNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := broken.RefreshRequest(testDiscovery, refreshable(testNow))
+	if r != nil || !errors.Is(err, ErrClientAssertion) {
+		t.Errorf("without randomness: %v, %v; want no request and ErrClientAssertion", r, err)
+	}
+	if p := broken.Explain(err); p.Status != 502 {
+		t.Errorf("explained as %d, want 502", p.Status)
+	}
 }
+
+// failingReader is randomness that has run out.
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }

@@ -201,7 +201,7 @@ func BenchmarkUserSync(b *testing.B) {
 		"email":"ada@contoso.com","oid":"o","preferred_username":"ada@contoso.com","roles":["Admin"],"groups":["g1","g2"],"sub":"s","tid":"t","ver":"2.0"}`)
 	for b.Loop() {
 		u := f.SyncUser(c)
-		if len(f.UserSyncRequest(u).Body) == 0 || u.Fingerprint() == "" {
+		if len(must(f.UserSyncRequest(u))(b).Body) == 0 || u.Fingerprint() == "" {
 			b.Fatal("empty")
 		}
 		if _, err := ParseUserSyncResponse(200, []byte(`{"user_id":"42"}`)); err != nil {

@@ -81,7 +81,7 @@ func (f *Flow) CachedOBO(s *session.Session) ([2]string, bool) {
 
 // OBORequest is the on-behalf-of grant: the session's access token (issued to this
 // application) exchanged for a token for obo_scopes.
-func (f *Flow) OBORequest(d *Discovery, s *session.Session) *HTTPRequest {
+func (f *Flow) OBORequest(d *Discovery, s *session.Session) (*HTTPRequest, error) {
 	form := url.Values{}
 	form.Set("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
 	form.Set("requested_token_use", "on_behalf_of")

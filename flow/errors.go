@@ -29,6 +29,12 @@ var (
 	ErrTokenEndpoint = errors.New("flow: token endpoint refused the request")
 	// ErrIdPUnavailable: the identity provider could not be reached or failed (5xx).
 	ErrIdPUnavailable = errors.New("flow: identity provider unavailable")
+	// ErrClientAssertion: the client assertion for a token request could not be signed;
+	// no token request goes out unauthenticated.
+	ErrClientAssertion = errors.New("flow: the client assertion could not be signed")
+	// ErrSharedState: the record of used sign-in states, shared by the workers, could not
+	// be read, written or won; the callback does not go ahead (it might be a replay).
+	ErrSharedState = errors.New("flow: the sign-in could not be checked against the other workers")
 	// ErrTwoSessions: the session cookie was sent more than once, and two of the values
 	// open to different sessions; neither is trusted.
 	ErrTwoSessions = errors.New("flow: two different sessions in the request")

@@ -469,7 +469,7 @@ func constantTimeEqual(a, b string) bool {
 
 // TokenRequest is the authorization_code grant for a callback, with the PKCE verifier and
 // the client secret (in the body for client_secret_post, in Basic for client_secret_basic).
-func (f *Flow) TokenRequest(d *Discovery, cb *Callback) *HTTPRequest {
+func (f *Flow) TokenRequest(d *Discovery, cb *Callback) (*HTTPRequest, error) {
 	form := url.Values{}
 	form.Set("grant_type", "authorization_code")
 	form.Set("code", cb.Code)
@@ -479,14 +479,19 @@ func (f *Flow) TokenRequest(d *Discovery, cb *Callback) *HTTPRequest {
 	return f.tokenRequest(d, form)
 }
 
-func (f *Flow) tokenRequest(d *Discovery, form url.Values) *HTTPRequest {
-	r, _ := requestTo("POST", d.TokenEndpoint) // validated by ParseDiscovery
+// tokenRequest is a POST of form to the token endpoint, with the client's credential. A
+// client assertion that cannot be signed means no request.
+func (f *Flow) tokenRequest(d *Discovery, form url.Values) (*HTTPRequest, error) {
+	r, err := requestTo("POST", d.TokenEndpoint)
+	if err != nil {
+		return nil, err
+	}
 	r.Headers = append(r.Headers, [2]string{"content-type", "application/x-www-form-urlencoded"})
 	switch {
 	case f.cfg.ClientAssertion != nil:
-		// Signing fails only without randomness; the token endpoint would then refuse
-		// the request as unauthenticated, and say so.
-		_ = f.setClientAssertion(form, d.TokenEndpoint)
+		if err := f.setClientAssertion(form, d.TokenEndpoint); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrClientAssertion, err)
+		}
 	case f.cfg.ClientAuth == "client_secret_basic":
 		// RFC 6749 section 2.3.1: form-urlencode both before Basic.
 		creds := url.QueryEscape(f.cfg.ClientID) + ":" + url.QueryEscape(f.cfg.ClientSecret)
@@ -496,7 +501,7 @@ func (f *Flow) tokenRequest(d *Discovery, form url.Values) *HTTPRequest {
 	}
 	r.Body = []byte(form.Encode())
 	r.Headers = append(r.Headers, [2]string{"content-length", strconv.Itoa(len(r.Body))})
-	return r
+	return r, nil
 }
 
 // Tokens is a successful token answer.

@@ -387,7 +387,7 @@ func TestTokenRequest(t *testing.T) {
 		{`,"client_auth":"client_secret_basic"`, false, "Basic " + base64.StdEncoding.EncodeToString([]byte("11111111-2222-3333-4444-555555555555:s3cret"))},
 	} {
 		f, _ := newFlow(t, tc.extra)
-		r := f.TokenRequest(testDiscovery, cb)
+		r := must(f.TokenRequest(testDiscovery, cb))(t)
 		if r.Method != "POST" || r.Authority != "login.microsoftonline.com" || r.Path != "/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token" {
 			t.Errorf("request %s %s %s", r.Method, r.Authority, r.Path)
 		}
@@ -785,7 +785,7 @@ func TestParseDiscovery(t *testing.T) {
 	valid := `{"issuer":"https://login.microsoftonline.com/t/v2.0","authorization_endpoint":"https://login.microsoftonline.com/t/oauth2/v2.0/authorize",
 		"token_endpoint":"https://login.microsoftonline.com/t/oauth2/v2.0/token","jwks_uri":"https://login.microsoftonline.com/t/discovery/v2.0/keys",
 		"end_session_endpoint":"https://login.microsoftonline.com/t/oauth2/v2.0/logout"}`
-	if d, err := ParseDiscovery(f.cfg, 200, []byte(valid)); err != nil || d.EndSessionEndpoint == "" || d.KeysRequest().Path != "/t/discovery/v2.0/keys" {
+	if d, err := ParseDiscovery(f.cfg, 200, []byte(valid)); err != nil || d.EndSessionEndpoint == "" || must(d.KeysRequest())(t).Path != "/t/discovery/v2.0/keys" {
 		t.Fatalf("%+v %v", d, err)
 	}
 	for _, tc := range []struct {
@@ -890,4 +890,15 @@ func flipFirst(s string) string {
 		return "B" + s[1:]
 	}
 	return "A" + s[1:]
+}
+
+// must returns a request builder's request, failing tb on its error.
+func must(r *HTTPRequest, err error) func(tb testing.TB) *HTTPRequest {
+	return func(tb testing.TB) *HTTPRequest {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return r
+	}
 }

@@ -50,9 +50,8 @@ func (c *Config) DiscoveryURL() string {
 }
 
 // DiscoveryRequest is the GET of the discovery document.
-func (c *Config) DiscoveryRequest() *HTTPRequest {
-	r, _ := requestTo("GET", c.DiscoveryURL()) // Authority was validated
-	return r
+func (c *Config) DiscoveryRequest() (*HTTPRequest, error) {
+	return requestTo("GET", c.DiscoveryURL())
 }
 
 // maxIdPBody bounds the answers read from the identity provider.
@@ -99,9 +98,8 @@ func ParseDiscovery(c *Config, status int, body []byte) (*Discovery, error) {
 }
 
 // KeysRequest is the GET of the JWKS.
-func (d *Discovery) KeysRequest() *HTTPRequest {
-	r, _ := requestTo("GET", d.JWKSURI) // validated by ParseDiscovery
-	return r
+func (d *Discovery) KeysRequest() (*HTTPRequest, error) {
+	return requestTo("GET", d.JWKSURI)
 }
 
 // ParseKeys reads the JWKS answer.

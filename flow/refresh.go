@@ -39,7 +39,7 @@ func (f *Flow) AccessExpired(s *session.Session) bool {
 
 // RefreshRequest is the refresh_token grant for the session, asking for the configured
 // scopes again.
-func (f *Flow) RefreshRequest(d *Discovery, s *session.Session) *HTTPRequest {
+func (f *Flow) RefreshRequest(d *Discovery, s *session.Session) (*HTTPRequest, error) {
 	form := url.Values{}
 	form.Set("grant_type", "refresh_token")
 	form.Set("refresh_token", s.RefreshToken)

@@ -49,7 +49,7 @@ func TestRefreshDue(t *testing.T) {
 func TestRefreshRequest(t *testing.T) {
 	for _, extra := range []string{"", `,"client_auth":"client_secret_basic"`} {
 		f, _ := newFlow(t, extra)
-		r := f.RefreshRequest(testDiscovery, refreshable(testNow))
+		r := must(f.RefreshRequest(testDiscovery, refreshable(testNow)))(t)
 		form, _ := url.ParseQuery(string(r.Body))
 		if form.Get("grant_type") != "refresh_token" || form.Get("refresh_token") != "rt-1" || form.Get("scope") != "openid profile email offline_access" ||
 			form.Get("client_id") == "" || (extra == "") != (form.Get("client_secret") == "s3cret") {

@@ -464,6 +464,10 @@ func (f *Flow) Explain(err error) Problem {
 		return Problem{403, "user_refused", "This application does not accept your account: its user directory refused it. Ask the application's administrator."}
 	case errors.Is(err, ErrUserSyncUnavailable):
 		return Problem{503, "user_directory_unavailable", "The application's user directory could not be reached. Please try again shortly."}
+	case errors.Is(err, ErrClientAssertion):
+		return Problem{502, "client_assertion_failed", "This proxy could not authenticate itself to Entra ID. Please tell the application's administrator."}
+	case errors.Is(err, ErrSharedState):
+		return Problem{503, "try_again", "This sign-in could not be completed just now. Please try again."}
 	case errors.Is(err, ErrIdPUnavailable):
 		return Problem{503, "idp_unavailable", "Entra ID could not be reached. Please try again shortly."}
 	case errors.Is(err, ErrIdPResponse):

@@ -301,16 +301,19 @@ func (u *SyncUser) Body() []byte {
 }
 
 // UserSyncRequest is the POST of u to the user-sync endpoint, with the bearer secret.
-func (f *Flow) UserSyncRequest(u *SyncUser) *HTTPRequest {
+func (f *Flow) UserSyncRequest(u *SyncUser) (*HTTPRequest, error) {
 	cfg := f.cfg.UserSync
-	r, _ := requestTo("POST", cfg.URL) // validated by the configuration
+	r, err := requestTo("POST", cfg.URL)
+	if err != nil {
+		return nil, err
+	}
 	body := u.Body()
 	r.Body = body
 	r.Headers = append(r.Headers,
 		[2]string{"content-type", "application/json"},
 		[2]string{"authorization", "Bearer " + cfg.Secret},
 		[2]string{"content-length", strconv.Itoa(len(body))})
-	return r
+	return r, nil
 }
 
 // UserSyncRetryable reports whether an answer deserves the one retry: no answer, or a

@@ -148,7 +148,7 @@ func TestSyncUserMapping(t *testing.T) {
 func TestUserSyncRequest(t *testing.T) {
 	f := newSyncFlow(t, `{`+syncBase+`}`)
 	u := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","sub":"s","name":"Ada","nonce":"n"}`))
-	r := f.UserSyncRequest(u)
+	r := must(f.UserSyncRequest(u))(t)
 	auth := ""
 	for _, h := range r.Pairs() {
 		if h[0] == "authorization" {
@@ -231,7 +231,7 @@ func FuzzSyncUser(f *testing.F) {
 			return
 		}
 		u := flow.SyncUser(c)
-		req := flow.UserSyncRequest(u)
+		req := must(flow.UserSyncRequest(u))(t)
 		var body map[string]any
 		dec := json.NewDecoder(strings.NewReader(string(req.Body)))
 		dec.UseNumber()
@@ -268,7 +268,7 @@ func TestUserSyncBodyMatchesTheOpenAPIDescription(t *testing.T) {
 	})
 	f := newSyncFlow(t, `{`+syncBase+`}`)
 	var sent map[string]json.RawMessage
-	if err := json.Unmarshal(f.UserSyncRequest(f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o"}`))).Body, &sent); err != nil {
+	if err := json.Unmarshal(must(f.UserSyncRequest(f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o"}`))))(t).Body, &sent); err != nil {
 		t.Fatal(err)
 	}
 	fields := slices.Sorted(maps.Keys(sent))
@@ -292,7 +292,7 @@ func TestUserSyncBodyMatchesTheOpenAPIDescription(t *testing.T) {
 	}
 	f = newSyncFlow(t, `{`+syncBase+`,"flags":{"is_staff":{"groups":["a4f7c0d2-1111-4a5b-9c3d-000000000002"]},"is_superuser":{"roles":["Admin"]}}}`)
 	var fromClaims, documented map[string]any
-	_ = json.Unmarshal(f.UserSyncRequest(f.SyncUser(c)).Body, &fromClaims)
+	_ = json.Unmarshal(must(f.UserSyncRequest(f.SyncUser(c)))(t).Body, &fromClaims)
 	_ = json.Unmarshal([]byte(example.Raw), &documented)
 	if !reflect.DeepEqual(fromClaims, documented) {
 		t.Fatalf("the filter would send, for the example's claims:\n%v\nthe example says:\n%v", fromClaims, documented)
