@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -235,5 +236,36 @@ func TestSessionCookieSentTwice(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Nobody writes into the filter's pages or its log: a callback's error and
+// error_description are the client's words, and so is an X-Request-Id.
+func TestNobodyWritesIntoPagesOrLogs(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	b := s.browser()
+	start := b.get("/app")
+	if start.status != 302 {
+		t.Fatalf("sign-in start: %d", start.status)
+	}
+	state := start.location.Query().Get("state")
+	forgedLine := "[2026-11-29 00:00:00.000][critical][wasm] vm 0: entra-auth: forged"
+	q := url.Values{"state": {state}, "error": {"<script>alert(1)</script>"}, "error_description": {"evil\n" + forgedLine}}
+	page := b.do("GET", "/.auth/callback?"+q.Encode(), "X-Request-Id", "<img src=x onerror=alert(1)>")
+	if page.status != 403 {
+		t.Fatalf("callback with an error: %d", page.status)
+	}
+	for _, bad := range []string{"<script", "alert(1)", "evil", "forged", "<img"} {
+		if strings.Contains(page.body, bad) {
+			t.Errorf("the page carries the client's %q:\n%s", bad, page.body)
+		}
+	}
+	if !s.runner.stderr.waitFor("sign-in refused") {
+		t.Fatalf("the refusal was not logged:\n%s", tail(s.runner.stderr.String(), 2000))
+	}
+	for _, line := range strings.Split(s.runner.stderr.String(), "\n") {
+		if strings.HasPrefix(line, forgedLine) || strings.HasPrefix(line, "evil") {
+			t.Errorf("a forged log line: %q", line)
+		}
 	}
 }

@@ -52,7 +52,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	}
 	// The request and its id first: whatever fails next is answered with them.
 	s.req = flow.NewRequest(headers)
-	s.requestID = s.req.RequestID
+	s.requestID = flow.SafeRequestID(s.req.RequestID)
 	if s.requestID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])

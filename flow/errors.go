@@ -60,10 +60,11 @@ type OAuthError struct {
 	TraceID, CorrelationID string
 }
 
+// Error quotes the code and description: from a callback they are the client's words.
 func (e *OAuthError) Error() string {
-	msg := fmt.Sprintf("%v: %s", e.Kind, e.Code)
+	msg := fmt.Sprintf("%v: %s", e.Kind, LogSafe(e.Code))
 	if e.Description != "" {
-		msg += ": " + e.Description
+		msg += ": " + LogSafe(e.Description)
 	}
 	return msg
 }

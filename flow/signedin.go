@@ -439,15 +439,11 @@ func (f *Flow) Explain(err error) Problem {
 	case errors.Is(err, ErrDownstreamToken):
 		return Problem{502, "downstream_token_unavailable", "A token for a service this application uses could not be obtained on your behalf (has an administrator granted consent?). Please try again later."}
 	case errors.As(err, &oauth) && errors.Is(err, ErrSignInRefused):
-		msg := "Entra ID did not sign you in"
-		if oauth.Code == "access_denied" {
-			msg = "Sign-in was cancelled or consent was refused"
-		}
-		return Problem{403, "sign_in_refused", msg + " (" + oauth.Code + "). Ask your administrator if this persists."}
+		return Problem{403, "sign_in_refused", OAuthWording(oauth, "Entra ID did not sign you in.") + " Ask your administrator if this persists."}
 	case errors.As(err, &oauth) && (oauth.Code == "invalid_grant"):
 		return Problem{400, "sign_in_expired", "The sign-in code was already used or has expired. Please sign in again."}
 	case errors.As(err, &oauth):
-		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request (" + oauth.Code + "); the proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking."}
+		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request: " + OAuthWording(oauth, "it gave a reason this proxy does not know.") + " The proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking."}
 	case errors.Is(err, ErrStateMissing):
 		return Problem{400, "sign_in_state_missing", "This sign-in was not started in this browser, or it took too long. Please sign in again."}
 	case errors.Is(err, ErrStateExpired):
