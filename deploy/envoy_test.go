@@ -108,14 +108,21 @@ func envoyWasmPlugin(b *bootstrapv3.Bootstrap) (*wasmPlugin, []string, error) {
 
 // checkEdgeListener checks the connection manager settings that back the filter up at
 // the edge: use_remote_address, so that a client cannot choose the :scheme the callback
-// URL is built from, and underscores in header names refused, so that no
-// X_Auth_Request_* spelling reaches an application (the filter removes them too).
+// URL is built from; underscores in header names refused, so that no X_Auth_Request_*
+// spelling reaches an application; paths normalized and encoded slashes refused (the
+// filter does both itself too).
 func checkEdgeListener(hcm *hcmv3.HttpConnectionManager) error {
 	if !hcm.GetUseRemoteAddress().GetValue() {
 		return errors.New("use_remote_address must be true: the listener is the edge, and Envoy must not take :scheme from a client's X-Forwarded-Proto")
 	}
 	if a := hcm.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction(); a != corev3.HttpProtocolOptions_REJECT_REQUEST {
 		return fmt.Errorf("common_http_protocol_options.headers_with_underscores_action is %v; want REJECT_REQUEST, so that X_Auth_Request_* spellings never reach an application", a)
+	}
+	if !hcm.GetNormalizePath().GetValue() || !hcm.GetMergeSlashes() {
+		return errors.New("normalize_path and merge_slashes must be true: paths are judged as the upstream reads them")
+	}
+	if a := hcm.GetPathWithEscapedSlashesAction(); a != hcmv3.HttpConnectionManager_REJECT_REQUEST {
+		return fmt.Errorf("path_with_escaped_slashes_action is %v; want REJECT_REQUEST: servers disagree on what an encoded slash means", a)
 	}
 	return nil
 }
@@ -236,6 +243,9 @@ func TestEnvoyBootstrapCheckerRefuses(t *testing.T) {
 		{"no SNI", "sni: login.microsoftonline.com", "sni: example.com", "SNI"},
 		{"not the edge", "use_remote_address: true", "use_remote_address: false", "use_remote_address"},
 		{"underscores allowed", "headers_with_underscores_action: REJECT_REQUEST", "headers_with_underscores_action: ALLOW", "headers_with_underscores_action"},
+		{"paths not normalized", "normalize_path: true", "normalize_path: false", "normalize_path"},
+		{"slashes not merged", "merge_slashes: true", "merge_slashes: false", "merge_slashes"},
+		{"escaped slashes kept", "path_with_escaped_slashes_action: REJECT_REQUEST", "path_with_escaped_slashes_action: KEEP_UNCHANGED", "path_with_escaped_slashes_action"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(string(text), tc.old) {

@@ -271,7 +271,7 @@ func TestBadIDTokensAreRefused(t *testing.T) {
 		{"another nonce", mockentra.Faults{WrongNonce: true}, 401, "failed validation"},
 		{"expired", mockentra.Faults{Expired: true}, 401, "failed validation"},
 		{"another tenant", mockentra.Faults{WrongTenant: true}, 401, "failed validation"},
-		{"sign-in refused by Entra", mockentra.Faults{AuthorizeError: "access_denied"}, 403, "cancelled or consent was refused"},
+		{"sign-in refused by Entra", mockentra.Faults{AuthorizeError: "access_denied"}, 403, "cancelled, or consent was refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,6 +60,21 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	}
 	armFaults(headers)
 	injectFault("request-headers")
+	// The path is judged as the upstream will read it, and the upstream gets the path
+	// that was judged.
+	normalized, err := flow.NormalizePath(s.req.Path)
+	if err != nil {
+		proxywasm.LogInfof("entra-auth: request %s: refused: %v", s.requestID, err)
+		return s.respond(flow.ErrorResponse(s.req, 400, "bad_path",
+			"This address cannot be served: its path holds characters this site does not accept.", s.requestID))
+	}
+	if normalized != s.req.Path {
+		if err := proxywasm.ReplaceHttpRequestHeader(":path", normalized); err != nil {
+			proxywasm.LogErrorf("entra-auth: request %s: cannot set the normalized path: %v", s.requestID, err)
+			return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot set the normalized path\n")})
+		}
+		s.req.Path = normalized
+	}
 	// Client-sent identity headers go on every request, whatever happens next, in every
 	// spelling an application server may take for one of ours.
 	var removed []string
