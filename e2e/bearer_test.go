@@ -135,3 +135,54 @@ func TestBearerCache(t *testing.T) {
 		t.Fatalf("3 requests with one token: %d verified, %d cache hits; want 1 and 2", verified.Value, hits.Value)
 	}
 }
+
+// What a token may claim, through the built module: a token signed by the real key is
+// still refused when a claim has the wrong type or a required one is missing; and a
+// token that fails a cheap check never costs a key-set refetch, however unknown its key.
+func TestTokenClaimsAreStrict(t *testing.T) {
+	s := apiStack(t)
+	ada := s.mock.Users()[0]
+	mint := func(claims map[string]any, unknownKey, expired bool) string {
+		tok, err := s.mock.MintAccessToken(mockentra.AccessToken{User: ada, Audience: mockentra.DemoClientID,
+			Scopes: []string{"access_as_user"}, IssuerBase: s.mockURL, Claims: claims, UnknownKey: unknownKey, Expired: expired})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	api := s.browser()
+	status := func(token string) int {
+		return api.get("/api/items", "Accept", "application/json", "Authorization", "Bearer "+token).status
+	}
+	if got := status(mint(nil, false, false)); got != 200 {
+		t.Fatalf("a valid token: %d", got)
+	}
+	for name, claims := range map[string]map[string]any{
+		"aud with a number":   {"aud": []any{mockentra.DemoClientID, 7}},
+		"aud as an object":    {"aud": map[string]any{"x": mockentra.DemoClientID}},
+		"no iat":              {"iat": nil},
+		"tid as a number":     {"tid": 72},
+		"roles with a number": {"roles": []any{"Admin", 1}},
+		"scp as a list":       {"scp": []string{"access_as_user"}},
+		"exp as a string":     {"exp": "4102444800"},
+	} {
+		if got := status(mint(claims, false, false)); got != 401 {
+			t.Errorf("%s: %d, want 401", name, got)
+		}
+	}
+
+	// Cheap checks first: an expired token under an unknown kid is refused without
+	// fetching the key set again; a valid one under an unknown kid fetches it once.
+	before := s.mock.KeysRequests.Load()
+	for range 5 {
+		if got := status(mint(nil, true, true)); got != 401 {
+			t.Fatalf("expired, unknown kid: %d", got)
+		}
+	}
+	if n := s.mock.KeysRequests.Load() - before; n != 0 {
+		t.Errorf("expired tokens under unknown kids fetched the key set %d times", n)
+	}
+	if got := status(mint(nil, true, false)); got != 401 || s.mock.KeysRequests.Load()-before != 1 {
+		t.Errorf("a valid token under an unknown kid: %d, %d key fetches; want 401 after one", got, s.mock.KeysRequests.Load()-before)
+	}
+}

@@ -43,6 +43,9 @@ type AccessToken struct {
 	// never published, under a kid it never published.
 	Header     map[string]any
 	UnknownKey bool
+	// Claims sets claims as given, over the ones minted (a nil value removes one): for
+	// tests of what a verifier must refuse in a token signed by the real key.
+	Claims map[string]any
 }
 
 // MintAccessToken signs an access token with the mock's signing key, as Entra would issue
@@ -90,6 +93,13 @@ func (s *Server) MintAccessToken(a AccessToken) (string, error) {
 	}
 	if a.App == "" {
 		s.addGroups(claims, a.User)
+	}
+	for k, v := range a.Claims {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
 	}
 	token := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	token.Header["kid"] = key.kid
