@@ -23,6 +23,9 @@ func NormalizePath(target string) (string, error) {
 		return "", fmt.Errorf("%w: it does not start with /", ErrPath)
 	}
 	path, query, hasQuery := strings.Cut(target, "?")
+	if plainPath(path) {
+		return target, nil // nothing to decode, merge or remove: no allocation
+	}
 	if strings.Contains(path, "#") {
 		return "", fmt.Errorf("%w: a fragment", ErrPath)
 	}
@@ -35,6 +38,23 @@ func NormalizePath(target string) (string, error) {
 		out += "?" + query
 	}
 	return out, nil
+}
+
+// plainPath reports whether path is already normal: no percent sign, backslash, "#" or
+// control character, no empty segment and no dot segment. Most paths are.
+func plainPath(path string) bool {
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '%' || c == '\\' || c == '#' || c < 0x20 || c == 0x7f:
+			return false
+		case c == '/' && i+1 < len(path) && path[i+1] == '/':
+			return false
+		case c == '.' && path[i-1] == '/' && (i+1 == len(path) || path[i+1] == '/' ||
+			(path[i+1] == '.' && (i+2 == len(path) || path[i+2] == '/'))):
+			return false
+		}
+	}
+	return true
 }
 
 // decodeUnreserved decodes percent-encoded unreserved characters, upper-cases the hex of

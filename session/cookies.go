@@ -153,18 +153,70 @@ func Split(name, value string, maxValue, maxChunks int) ([]Cookie, error) {
 	return cookies, nil
 }
 
-// Join reassembles what Split made from the jar, when the jar allows one way only: a
-// cookie sent more than once is ErrInvalid here. found is false when the cookie is
-// absent; an incomplete or malformed set is ErrInvalid. At most maxChunks are read.
+// Join reassembles what Split made from the jar, taking the first value of each cookie:
+// for a jar where each is sent once (JoinAll says when). found is false when the cookie
+// is absent; an incomplete or malformed set is ErrInvalid. At most maxChunks are read.
 func Join(jar Jar, name string, maxChunks int) (value string, found bool, err error) {
-	values, found, err := JoinAll(jar, name, maxChunks)
-	switch {
-	case err != nil || !found:
-		return "", found, err
-	case len(values) > 1:
-		return "", true, fmt.Errorf("%w: %s was sent more than once", ErrInvalid, name)
+	first, ok := jar.Get(name)
+	if !ok {
+		return "", false, nil
 	}
-	return values[0], true, nil
+	count, rest, chunked := strings.Cut(first, ".")
+	if !chunked {
+		return first, true, nil
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 2 || n > maxChunks {
+		return "", true, fmt.Errorf("%w: bad chunk count %q", ErrInvalid, count)
+	}
+	var b strings.Builder
+	b.WriteString(rest)
+	for i := 1; i < n; i++ {
+		part, ok := jar.Get(chunkName(name, i))
+		if !ok {
+			return "", true, fmt.Errorf("%w: chunk %d of %d is missing", ErrInvalid, i, n)
+		}
+		b.WriteString(part)
+	}
+	return b.String(), true, nil
+}
+
+// sentOnce reports whether the cookie called name, and each of its numbered chunks that
+// is there, appear at most once in the jar: one scan, nothing allocated.
+func (j Jar) sentOnce(name string) bool {
+	seen := [16]uint8{} // by chunk number; a name whose number is past 15 counts as a repeat
+	once := true
+	j.each(func(n, _ string) bool {
+		i, ok := chunkIndex(n, name)
+		if !ok {
+			return true
+		}
+		if i >= len(seen) || seen[i] > 0 {
+			once = false
+			return false
+		}
+		seen[i]++
+		return true
+	})
+	return once
+}
+
+// chunkIndex reports whether n is name (0) or one of its chunks name.i (i).
+func chunkIndex(n, name string) (int, bool) {
+	rest, ok := strings.CutPrefix(n, name)
+	switch {
+	case !ok:
+		return 0, false
+	case rest == "":
+		return 0, true
+	case len(rest) < 2 || rest[0] != '.':
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest[1:])
+	if err != nil || i < 1 || strconv.Itoa(i) != rest[1:] {
+		return 0, false
+	}
+	return i, true
 }
 
 // MaxCandidates bounds the ways JoinAll puts duplicate cookies together.
@@ -178,6 +230,14 @@ const MaxCandidates = 4
 // Candidates that are incomplete or malformed are left out; when none is left, the
 // error says why. More than MaxCandidates is ErrInvalid.
 func JoinAll(jar Jar, name string, maxChunks int) (values []string, found bool, err error) {
+	if jar.sentOnce(name) {
+		// The common case, without the bookkeeping: the cookie once, each chunk once.
+		value, found, err := Join(jar, name, maxChunks)
+		if err != nil || !found {
+			return nil, found, err
+		}
+		return []string{value}, true, nil
+	}
 	firsts := jar.All(name)
 	if len(firsts) == 0 {
 		return nil, false, nil

@@ -352,8 +352,10 @@ func TestJoinAllGivesEveryWayDuplicatesGoTogether(t *testing.T) {
 			t.Errorf("%s: JoinAll = %q, %v, %v; want %q (error %v)", tc.name, got, found, err, tc.want, tc.err)
 		}
 	}
-	if _, _, err := Join(NewJar("s=abc; s=xyz"), "s", 8); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Join of a cookie sent twice: %v, want ErrInvalid", err)
+	for header, once := range map[string]bool{"s=a; s.1=b": true, "s=a; t=s": true, "s=a; s=b": false, "s.1=a; s.1=b": false, "s=a; s.01=b": true, "s=a; s.16=b": false} {
+		if got := NewJar(header).sentOnce("s"); got != once {
+			t.Errorf("sentOnce(%q) = %v, want %v", header, got, once)
+		}
 	}
 }
 
