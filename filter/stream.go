@@ -50,12 +50,13 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		proxywasm.LogErrorf("entra-auth: %v: %v", errNoHeaders, err)
 		return s.respond(&flow.Response{Status: 500, Body: []byte("entra-auth: cannot read the request headers\n")})
 	}
+	f := s.plugin.flow
 	// The request and its id first: whatever fails next is answered with them.
 	s.req = flow.NewRequest(headers)
 	s.requestID = flow.SafeRequestID(s.req.RequestID)
 	if s.requestID == "" {
 		var b [8]byte
-		_, _ = rand.Read(b[:])
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails: Go crashes the program instead
 		s.requestID = hex.EncodeToString(b[:])
 	}
 	armFaults(headers)
@@ -79,7 +80,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	// spelling an application server may take for one of ours.
 	var removed []string
 	for _, h := range headers {
-		if s.plugin.flow.ClientMayNotSend(h[0]) && !slices.Contains(removed, h[0]) {
+		if f.ClientMayNotSend(h[0]) && !slices.Contains(removed, h[0]) {
 			removed = append(removed, h[0])
 			if err := proxywasm.RemoveHttpRequestHeader(h[0]); err != nil {
 				proxywasm.LogErrorf("entra-auth: cannot remove the client-sent header %s: %v", h[0], err)
@@ -87,7 +88,6 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 			}
 		}
 	}
-	f := s.plugin.flow
 	// One credential per request: the filter never checks one and lets another through.
 	if err := s.req.OneCredential(); err != nil {
 		proxywasm.LogInfof("entra-auth: request %s: refused: %v", s.requestID, err)
