@@ -6,7 +6,7 @@ APP     ?= 127.0.0.1:3000
 IDP     ?= 127.0.0.1:9001
 USERS   ?= 127.0.0.1:9002
 
-.PHONY: build run test check bench bench-compare fuzz clean
+.PHONY: build run test check bench bench-compare size fuzz clean
 
 ## build: compile the filter to $(MODULE) with the standard Go toolchain, then make it
 ## load in Envoy 1.33 (see cmd/wasmstub: an import of a file function nothing calls)
@@ -74,6 +74,12 @@ bench-compare: build
 	$(GO) build -o bin/wasmhost ./e2e/cmd/wasmhost
 	$(GO) build -o bin/benchcompare ./e2e/cmd/benchcompare
 	./bin/benchcompare -wasm $(MODULE) -runner bin/wasmhost -cache .cache $(COMPARE_FLAGS)
+
+## size: the built module's code by Go package (and its 20 largest functions), from its
+## name section: what V8's optimizing compiler, which Envoy uses for every function,
+## compiles at every start and module update
+size: build
+	$(GO) run ./cmd/wasmsize -top 20 $(MODULE)
 
 ## fuzz: a short run of each fuzz target (FUZZTIME each), found in the test files
 FUZZTIME ?= 30s

@@ -21,9 +21,10 @@ type Import struct {
 	Params, Results []byte
 }
 
-// Func is a defined function; Export names it, if set.
+// Func is a defined function; Export names it, if set, and Name, if set, is its name
+// in the module's name section (where compilers put symbol names).
 type Func struct {
-	Export          string
+	Export, Name    string
 	Params, Results []byte
 	Code            []byte // instructions, without the final end
 }
@@ -89,6 +90,22 @@ func (m Module) Build() []byte {
 		out = append(out, section(9, 1, elem)...)
 	}
 	out = append(out, section(10, len(m.Funcs), code)...)
+	var names []byte
+	nNames := 0
+	for i, f := range m.Funcs {
+		if f.Name != "" {
+			names = append(names, ULEB(uint32(len(m.Imports)+i))...)
+			names = append(names, name(f.Name)...)
+			nNames++
+		}
+	}
+	if nNames > 0 {
+		sub := section(1, nNames, names) // subsection 1: function names
+		out = append(out, 0x00)
+		out = append(out, ULEB(uint32(len(name("name"))+len(sub)))...)
+		out = append(out, name("name")...)
+		out = append(out, sub...)
+	}
 	return out
 }
 
