@@ -139,48 +139,12 @@ func (p *wasmPlugin) vmEnv(name string) (string, bool) {
 	return "", false
 }
 
-// checkEnvoyFile runs every check on one bootstrap: Envoy's API, the filter's own
-// configuration parser, and the clusters both name.
+// checkEnvoyFile runs every check on a production bootstrap: Envoy's API, the filter's
+// own configuration parser, the clusters both name, and TLS to Entra ID and Graph.
 func checkEnvoyFile(yamlText []byte) error {
-	b, err := envoyBootstrap(yamlText)
+	b, _, cfg, err := checkBootstrap(yamlText)
 	if err != nil {
 		return err
-	}
-	plugin, routeClusters, err := envoyWasmPlugin(b)
-	if err != nil {
-		return err
-	}
-	if plugin.runtime != "envoy.wasm.runtime.v8" {
-		return fmt.Errorf("vm_config.runtime is %q; Envoy's release builds run Wasm with envoy.wasm.runtime.v8", plugin.runtime)
-	}
-	if plugin.failurePolicy != wasmv3.FailurePolicy_FAIL_RELOAD {
-		return fmt.Errorf("failure_policy is %v; want FAIL_RELOAD (Envoy 1.33 and later): closed while a VM is down, and a new VM after a panic the filter could not recover", plugin.failurePolicy)
-	}
-	if !strings.HasSuffix(plugin.code, "entra-auth.wasm") {
-		return fmt.Errorf("vm_config.code loads %q, not entra-auth.wasm", plugin.code)
-	}
-	cfg, err := flow.ParseConfig([]byte(plugin.config), plugin.vmEnv)
-	if err != nil {
-		return fmt.Errorf("the plugin configuration: %w", err)
-	}
-	clusters := map[string]bool{}
-	for _, c := range b.GetStaticResources().GetClusters() {
-		clusters[c.GetName()] = true
-	}
-	named := map[string]string{"idp_cluster": cfg.IDPCluster}
-	if cfg.GraphCluster != "" {
-		named["graph_cluster"] = cfg.GraphCluster
-	}
-	if cfg.UserSync != nil {
-		named["user_sync.cluster"] = cfg.UserSync.Cluster
-	}
-	for _, c := range routeClusters {
-		named["a route"] = c
-	}
-	for key, name := range named {
-		if !clusters[name] {
-			return fmt.Errorf("%s names cluster %q, which the bootstrap does not define", key, name)
-		}
 	}
 	if err := checkTLSCluster(b, cfg.IDPCluster, "login.microsoftonline.com"); err != nil {
 		return err
@@ -189,6 +153,57 @@ func checkEnvoyFile(yamlText []byte) error {
 		return checkTLSCluster(b, cfg.GraphCluster, "graph.microsoft.com")
 	}
 	return nil
+}
+
+// checkBootstrap runs the checks every bootstrap of ours must pass, and returns what it
+// read: the bootstrap, the filter's entry and its parsed configuration.
+func checkBootstrap(yamlText []byte) (*bootstrapv3.Bootstrap, *wasmPlugin, *flow.Config, error) {
+	b, err := envoyBootstrap(yamlText)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	plugin, routeClusters, err := envoyWasmPlugin(b)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if plugin.runtime != "envoy.wasm.runtime.v8" {
+		return nil, nil, nil, fmt.Errorf("vm_config.runtime is %q; Envoy's release builds run Wasm with envoy.wasm.runtime.v8", plugin.runtime)
+	}
+	if plugin.failurePolicy != wasmv3.FailurePolicy_FAIL_RELOAD {
+		return nil, nil, nil, fmt.Errorf("failure_policy is %v; want FAIL_RELOAD (Envoy 1.33 and later): closed while a VM is down, and a new VM after a panic the filter could not recover", plugin.failurePolicy)
+	}
+	if !strings.HasSuffix(plugin.code, "entra-auth.wasm") {
+		return nil, nil, nil, fmt.Errorf("vm_config.code loads %q, not entra-auth.wasm", plugin.code)
+	}
+	cfg, err := flow.ParseConfig([]byte(plugin.config), plugin.vmEnv)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("the plugin configuration: %w", err)
+	}
+	clusters := map[string]bool{}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		clusters[c.GetName()] = true
+	}
+	for key, name := range namedClusters(cfg, routeClusters) {
+		if !clusters[name] {
+			return nil, nil, nil, fmt.Errorf("%s names cluster %q, which the bootstrap does not define", key, name)
+		}
+	}
+	return b, plugin, cfg, nil
+}
+
+// namedClusters maps what names a cluster (a configuration key, "a route") to the name.
+func namedClusters(cfg *flow.Config, routeClusters []string) map[string]string {
+	named := map[string]string{"idp_cluster": cfg.IDPCluster}
+	if cfg.GraphCluster != "" {
+		named["graph_cluster"] = cfg.GraphCluster
+	}
+	if cfg.UserSync != nil {
+		named["user_sync.cluster"] = cfg.UserSync.Cluster
+	}
+	for i, c := range routeClusters {
+		named[fmt.Sprintf("route %d", i+1)] = c
+	}
+	return named
 }
 
 // checkTLSCluster checks that cluster reaches host over TLS with SNI and a verified

@@ -12,6 +12,8 @@
 # https://login.microsoftonline.com, when it names none): no mock is started, and the
 # client secret comes from ENTRA_CLIENT_SECRET in the environment (unless the configuration
 # uses client_assertion). Every ENTRA_* variable of the environment reaches the VM.
+# ENTRA_COOKIE_SECRET and USER_SYNC_SECRET, when set, are used rather than fresh random
+# ones, so that an Envoy started with the top-level envoy.yaml can share them.
 set -euo pipefail
 listen=${LISTEN:-127.0.0.1:8080}
 app=${APP:-127.0.0.1:3000}
@@ -81,7 +83,7 @@ wait_for "demo application" "${pids[-1]}" "$app"
 
 echo "run: starting the user-sync service on $users (database $users_db)"
 mkdir -p "$(dirname "$users_db")"
-user_sync_secret=$(head -c 24 /dev/urandom | base64)
+user_sync_secret=${USER_SYNC_SECRET:-$(head -c 24 /dev/urandom | base64)}
 USER_SYNC_SECRET=$user_sync_secret "$bin/usersync" -listen "$users" -db "$users_db" &
 pids+=($!)
 wait_for "user-sync service" "${pids[-1]}" "$users"
