@@ -115,12 +115,20 @@ func (f *Flow) signClientAssertion(tokenEndpoint string) (string, error) {
 		return "", err
 	}
 	now := f.now()
-	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"aud": tokenEndpoint, "iss": f.cfg.ClientID, "sub": f.cfg.ClientID, "jti": jti,
-		"nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(clientAssertionLifetime).Unix(),
-	})
-	t.Header["x5t#S256"] = f.cfg.ClientAssertion.Thumbprint
-	return t.SignedString(f.cfg.ClientAssertion.Key)
+	// The header and claims golang-jwt's NewWithClaims(...).SignedString wrote, keys sorted
+	// as it sorted them, appended here; golang-jwt signs.
+	header := &jsonObject{}
+	header.str("alg", jwt.SigningMethodRS256.Alg()).str("typ", "JWT").str("x5t#S256", f.cfg.ClientAssertion.Thumbprint)
+	claims := &jsonObject{}
+	claims.str("aud", tokenEndpoint).int("exp", now.Add(clientAssertionLifetime).Unix()).int("iat", now.Unix()).
+		str("iss", f.cfg.ClientID).str("jti", jti).int("nbf", now.Unix()).str("sub", f.cfg.ClientID)
+	enc := base64.RawURLEncoding
+	signingInput := enc.EncodeToString(header.bytes()) + "." + enc.EncodeToString(claims.bytes())
+	sig, err := jwt.SigningMethodRS256.Sign(signingInput, f.cfg.ClientAssertion.Key)
+	if err != nil {
+		return "", err
+	}
+	return signingInput + "." + enc.EncodeToString(sig), nil
 }
 
 // setClientAssertion authenticates a token request with a signed client assertion.

@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -350,12 +349,11 @@ func headerSafe(v string) string {
 
 // Me answers /.auth/me: the signed-in user as JSON.
 func Me(s *session.Session) *Response {
-	body, _ := json.Marshal(map[string]any{
-		"sub": s.Subject, "oid": s.ObjectID, "tid": s.TenantID, "iss": s.Issuer,
-		"preferred_username": s.Username, "email": s.Email, "name": s.Name,
-		"groups": nonNil(s.Groups), "roles": nonNil(s.Roles), "user_id": s.UserID,
-		"signed_in_at": s.IssuedAt.Unix(), "expires_at": s.Expires.Unix(),
-	})
+	o := &jsonObject{} // keys sorted, as they have always been
+	body := o.str("email", s.Email).int("expires_at", s.Expires.Unix()).strs("groups", nonNil(s.Groups)).
+		str("iss", s.Issuer).str("name", s.Name).str("oid", s.ObjectID).str("preferred_username", s.Username).
+		strs("roles", nonNil(s.Roles)).int("signed_in_at", s.IssuedAt.Unix()).str("sub", s.Subject).
+		str("tid", s.TenantID).str("user_id", s.UserID).bytes()
 	return &Response{Status: 200, Body: body, Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
 }
 
@@ -418,7 +416,8 @@ func ErrorResponse(r *Request, status int, code, message, requestID string) *Res
 		return &Response{Status: status, Body: errorPage(status, message, requestID),
 			Headers: [][2]string{{"content-type", "text/html; charset=utf-8"}, {"cache-control", "no-store"}}}
 	}
-	body, _ := json.Marshal(map[string]string{"error": code, "message": message, "request_id": requestID})
+	o := &jsonObject{}
+	body := o.str("error", code).str("message", message).str("request_id", requestID).bytes()
 	return &Response{Status: status, Body: body, Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
 }
 

@@ -3,7 +3,6 @@ package flow
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -164,22 +163,22 @@ func (p *configParser) parseUserSync() *UserSyncConfig {
 
 // SyncUser is what the user-sync call sends: the body of DESIGN.md's contract.
 type SyncUser struct {
-	TenantID     string          `json:"tenant_id"`
-	ObjectID     string          `json:"object_id"`
-	Subject      string          `json:"subject"`
-	Issuer       string          `json:"issuer"`
-	Username     string          `json:"username"`
-	Email        string          `json:"email"`
-	Name         string          `json:"name"`
-	GivenName    string          `json:"given_name"`
-	FamilyName   string          `json:"family_name"`
-	Groups       []string        `json:"groups"`
-	Roles        []string        `json:"roles"`
-	MirrorGroups bool            `json:"mirror_groups"`
-	Flags        map[string]bool `json:"flags"`
+	TenantID     string
+	ObjectID     string
+	Subject      string
+	Issuer       string
+	Username     string
+	Email        string
+	Name         string
+	GivenName    string
+	FamilyName   string
+	Groups       []string
+	Roles        []string
+	MirrorGroups bool
+	Flags        map[string]bool
 	// Claims are the verified ID token's claims, as the token carried them; Body appends
 	// them to the other fields as they are.
-	Claims json.RawMessage `json:"-"`
+	Claims []byte
 }
 
 // text reads a claim as text: strings as they are, numbers and booleans as their JSON
@@ -243,7 +242,7 @@ func (f *Flow) SyncUserWithGroups(c *jwks.Claims, graphGroups []string) *SyncUse
 		Groups:     texts(claim[cfg.GroupsClaim]),
 		Roles:      texts(claim["roles"]),
 		Flags:      map[string]bool{},
-		Claims:     json.RawMessage(c.JSON()),
+		Claims:     c.JSON(),
 	}
 	if graphGroups != nil {
 		u.Groups = graphGroups
@@ -276,28 +275,31 @@ func overlaps(have, want []string) bool {
 	return false
 }
 
+// fields is the body's object without "claims", its keys in DESIGN.md's order.
+func (u *SyncUser) fields() *jsonObject {
+	o := &jsonObject{}
+	return o.str("tenant_id", u.TenantID).str("object_id", u.ObjectID).str("subject", u.Subject).str("issuer", u.Issuer).
+		str("username", u.Username).str("email", u.Email).str("name", u.Name).
+		str("given_name", u.GivenName).str("family_name", u.FamilyName).
+		strs("groups", u.Groups).strs("roles", u.Roles).bool("mirror_groups", u.MirrorGroups).bools("flags", u.Flags)
+}
+
 // Fingerprint summarises what the call sends about the user (everything but the raw
 // claims, whose iat and exp change on every token), so that a later sign-in or token
 // refresh can tell whether the application needs to hear about the user again.
 func (u *SyncUser) Fingerprint() string {
-	fields, _ := json.Marshal(u) // strings, lists, a map of booleans: cannot fail
-	sum := sha256.Sum256(fields)
+	sum := sha256.Sum256(u.fields().bytes())
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // Body is the JSON the call sends: the fields, then "claims". The claims were checked as
 // JSON when the token was verified, so they are appended as they are, not re-encoded.
 func (u *SyncUser) Body() []byte {
-	fields, _ := json.Marshal(u)
-	claims := []byte(u.Claims)
+	claims := u.Claims
 	if len(claims) == 0 {
 		claims = []byte("null")
 	}
-	body := make([]byte, 0, len(fields)+len(`,"claims":`)+len(claims))
-	body = append(body, fields[:len(fields)-1]...) // without its closing brace
-	body = append(body, `,"claims":`...)
-	body = append(body, claims...)
-	return append(body, '}')
+	return u.fields().raw("claims", claims).bytes()
 }
 
 // UserSyncRequest is the POST of u to the user-sync endpoint, with the bearer secret.
