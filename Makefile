@@ -29,11 +29,19 @@ run: build
 
 ## test: vet, then every test (unit, host, end-to-end) with the race detector, then the
 ## long tests without it (the race detector makes their 100,000 and 200,000 requests too
-## slow): memory over many requests, and the soak as Envoy 1.33 answers
+## slow): memory over many requests, and the soak as Envoy 1.33 answers. Then the
+## end-to-end tests again with the module in V8 (Node's, e2e/v8/runner.js): sign-in,
+## refresh, bearer and user sync with Envoy's flags (TurboFan only, 2 s per start), and
+## the whole suite with V8's default tiering (the same code, started at once).
+V8_EXACT := SignIn|Refresh|Bearer|UserSync
 test: build
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 ./...
 	$(GO) test -count=1 -run 'TestMemoryStaysFlat|TestSoakOnEnvoy133' ./e2e
+	@echo "== the end-to-end tests in V8 with Envoy's flags ($(V8_EXACT))"
+	$(GO) test -short -count=1 -run '$(V8_EXACT)' ./e2e -args -engine=v8
+	@echo "== the whole end-to-end suite in V8, default tiering"
+	$(GO) test -short -count=1 ./e2e -args -engine=v8-tiered
 
 ## check: what CI would refuse: formatting, vet, a tidy go.mod, a clean tree after the build
 check: build

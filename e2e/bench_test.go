@@ -43,6 +43,7 @@ func newInProcess(tb testing.TB, concurrency int, transport http.RoundTripper) *
 // clusters and VM variables they need.
 func newInProcessWith(tb testing.TB, concurrency int, transport http.RoundTripper, more *moreConfig) *inProcess {
 	tb.Helper()
+	onceAcrossPasses(tb) // in-process in wazero whatever -engine says
 	mockOpts := mockentra.DemoOptions()
 	if more != nil && more.tokenLifetime > 0 {
 		mockOpts.TokenLifetime = more.tokenLifetime

@@ -194,6 +194,24 @@ func TestRunnerProxiesThroughTheFilter(t *testing.T) {
 	}
 }
 
+// Request headers over Envoy's default max_request_headers_kb (60 KiB of names and
+// values) get 431 before the filter sees them; under it they reach the filter (401: no
+// session). A runner kinder than Envoy would let a test pass that Envoy fails: Go's and
+// Node's own limits (1 MiB, 16 KiB) are neither Envoy's.
+func TestRequestHeadersOverEnvoysLimitGet431(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	b := s.browser()
+	for _, tc := range []struct {
+		size int
+		want int
+	}{{40 << 10, 401}, {61 << 10, 431}} {
+		p := b.get("/app", "Accept", "application/json", "Authorization", "Bearer "+strings.Repeat("a", tc.size))
+		if p.status != tc.want {
+			t.Errorf("a %d KiB Authorization header: %d, want %d: %.100s", tc.size>>10, p.status, tc.want, p.body)
+		}
+	}
+}
+
 func TestRunnerExitsWithTheFiltersErrorOnBadConfiguration(t *testing.T) {
 	config := filepath.Join(t.TempDir(), "plugin.json")
 	os.WriteFile(config, []byte(`{"tenant_id": "x", "client_id": "c", "client_secret": "s", "cookie_secret": "short"}`), 0o600)

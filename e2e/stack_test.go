@@ -146,7 +146,14 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	for k, v := range o.env {
 		args = append(args, "-env", k+"="+v)
 	}
-	s.runner = startRunner(t, append(args, o.runnerArgs...)...)
+	switch *engine {
+	case "v8", "v8-tiered":
+		s.runner = startV8Runner(t, append(args, o.runnerArgs...)...)
+	case "wazero":
+		s.runner = startRunner(t, append(args, o.runnerArgs...)...)
+	default:
+		t.Fatalf("-engine %q: want wazero, v8 or v8-tiered", *engine)
+	}
 	s.base = "https://" + s.runner.addr
 	return s
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,7 @@ func compileInV8(tb testing.TB, node, module string) v8Compile {
 // The module Envoy loads must validate and compile in V8 as Envoy compiles it, importing
 // nothing Envoy 1.33 lacks: wazero accepting it says nothing of V8.
 func TestModuleCompilesInV8AsEnvoyDoes(t *testing.T) {
+	onceAcrossPasses(t)
 	c := compileInV8(t, nodePath(t), moduleFile)
 	t.Logf("Node %s (V8 %s), TurboFan only: %d bytes compiled in %.0f ms wall, %.0f ms CPU",
 		c.Node, c.V8, c.ModuleBytes, c.CompileWallMs, c.CompileCPUMs)
@@ -66,6 +68,7 @@ func TestModuleCompilesInV8AsEnvoyDoes(t *testing.T) {
 // list, the module is refused, naming it. (V8's default lazy compilation here: the check
 // needs the module's imports, not its code.)
 func TestV8CompileRefusesAnImportEnvoyLacks(t *testing.T) {
+	onceAcrossPasses(t)
 	node := nodePath(t)
 	abi, err := os.ReadFile("../testdata/envoy-host-abi.txt")
 	if err != nil {
@@ -83,6 +86,39 @@ func TestV8CompileRefusesAnImportEnvoyLacks(t *testing.T) {
 	if err == nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "does not give: env.proxy_http_call") {
 		t.Fatalf("got %v, %s; want a refusal naming env.proxy_http_call alone", err, out)
 	}
+}
+
+// startV8Runner starts e2e/v8/runner.js in Node with Envoy's flags, as startRunner starts
+// wasmhost, and waits for its "listening on" line.
+func startV8Runner(t *testing.T, args ...string) *runner {
+	t.Helper()
+	node := nodePath(t)
+	all := append(append([]string(nil), v8Flags(*engine)...), "v8/runner.js", "-wasm", moduleFile, "-listen", "127.0.0.1:0")
+	return startProcess(t, node, nil, append(all, args...)...)
+}
+
+// engine is the one switch for the end-to-end tests built on newStack: "wazero" runs the
+// module in e2e/cmd/wasmhost; "v8" in e2e/v8/runner.js, Node's V8 with Envoy's flags
+// (TurboFan compiles the whole module first, about 2 s); "v8-tiered" the same with V8's
+// default tiering (Liftoff first, TurboFan for hot functions: the same code and host,
+// started in milliseconds). make test runs each: go test ./e2e -args -engine=v8.
+var engine = flag.String("engine", "wazero", "where the end-to-end tests run the module: wazero, v8 (Envoy's flags) or v8-tiered")
+
+// onceAcrossPasses skips a test that does not depend on -engine in the V8 passes: the
+// wazero pass has run it.
+func onceAcrossPasses(tb testing.TB) {
+	tb.Helper()
+	if *engine != "wazero" {
+		tb.Skip("SKIPPED in the V8 pass: it does not depend on -engine, and the wazero pass runs it")
+	}
+}
+
+// v8Flags are the Node flags for an engine.
+func v8Flags(engine string) []string {
+	if engine == "v8-tiered" {
+		return envoyV8Flags[2:] // the memory cap only
+	}
+	return envoyV8Flags
 }
 
 // v8Start is what e2e/v8/start.js reports.
@@ -129,6 +165,7 @@ func startInV8(tb testing.TB, node, module, config string, env map[string]string
 // the module without its own poll_oneoff must die there, as it dies in our wazero host,
 // or this host is kinder than Envoy.
 func TestModuleStartsInV8AsEnvoyDoes(t *testing.T) {
+	onceAcrossPasses(t)
 	node := nodePath(t)
 	secrets := map[string]string{"ENTRA_CLIENT_SECRET": "s", "ENTRA_COOKIE_SECRET": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "USER_SYNC_SECRET": "u"}
 	with := func(extra map[string]string) map[string]string {

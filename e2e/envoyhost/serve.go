@@ -24,6 +24,12 @@ var connIDs atomic.Uint64
 
 // ServeHTTP runs the request through a worker's VM and, if the filter lets it through,
 // to the upstream; the response comes back through the same VM.
+// maxRequestHeadersBytes is Envoy's default max_request_headers_kb (60 KiB,
+// http_connection_manager.proto): over it, the codec answers 431 before any filter runs.
+// Envoy counts the header map's bytes, names and values, pseudo-headers included
+// (HeaderMapImpl::byteSize); so does headerMap.byteSize.
+const maxRequestHeadersBytes = 60 << 10
+
 func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, ok := r.Context().Value(workerKey{}).(connInfo)
 	if !ok {
@@ -49,6 +55,10 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.info.local = addr.String()
 	}
 	headers := h.requestHeaderMap(r)
+	if headers.byteSize() > maxRequestHeadersBytes {
+		http.Error(w, "Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 
 	upstreamCtx, cancelUpstream := context.WithCancel(r.Context())
 	defer cancelUpstream()

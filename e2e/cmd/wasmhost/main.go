@@ -205,6 +205,8 @@ func run(args []string) error {
 		ln.Close()
 		return err
 	}
+	// Request headers over Envoy's 60 KiB get 431 from the host (ServeHTTP), which counts
+	// as Envoy counts; Go's own limit (1 MiB) stays above it.
 	srv := &http.Server{Handler: host, ConnContext: host.ConnContext, ReadHeaderTimeout: 30 * time.Second}
 	if *tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)

@@ -1,0 +1,407 @@
+// host.js is a Proxy-Wasm host in Node's V8 that answers as Envoy 1.33 answers: the
+// imports a module may call, with Envoy's results and restrictions (proxy-wasm-cpp-host
+// at commit c4d7bb0: src/exports.cc, src/wasm.cc, include/proxy-wasm/wasm.h). start.js
+// runs Envoy's start sequence with it; runner.js serves HTTP through it.
+'use strict';
+
+const crypto = require('crypto');
+
+// WasmResult (proxy-wasm-cpp-host include/proxy-wasm/wasm_api_impl.h, word.h).
+const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, CAS_MISMATCH = 8, UNIMPLEMENTED = 12;
+const VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7; // proxy_get_buffer_bytes types
+
+class Trap extends Error {}
+
+// encodePairs serializes header pairs as the ABI does: a count, then each key's and
+// value's length, then each key and value followed by a NUL.
+function encodePairs(pairs) {
+  const parts = pairs.map(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
+  const size = 4 + parts.reduce((n, [k, v]) => n + 8 + k.length + 1 + v.length + 1, 0);
+  const out = Buffer.alloc(size);
+  out.writeUInt32LE(parts.length, 0);
+  let at = 4 + 8 * parts.length;
+  parts.forEach(([k, v], i) => {
+    out.writeUInt32LE(k.length, 4 + 8 * i);
+    out.writeUInt32LE(v.length, 8 + 8 * i);
+    k.copy(out, at); at += k.length + 1;
+    v.copy(out, at); at += v.length + 1;
+  });
+  return out;
+}
+
+// decodePairs reads pairs a module wrote; keys lower-cased, as Envoy's header maps hold
+// them. Anything out of bounds is null.
+function decodePairs(b) {
+  if (b.length === 0) return [];
+  if (b.length < 4) return null;
+  const n = b.readUInt32LE(0);
+  if (b.length < 4 + 8 * n) return null;
+  const out = [];
+  let at = 4 + 8 * n;
+  for (let i = 0; i < n; i++) {
+    const ks = b.readUInt32LE(4 + 8 * i), vs = b.readUInt32LE(8 + 8 * i);
+    if (at + ks + 1 + vs + 1 > b.length) return null;
+    const k = b.toString('utf8', at, at + ks); at += ks + 1;
+    const v = b.toString('utf8', at, at + vs); at += vs + 1;
+    out.push([k.toLowerCase(), v]);
+  }
+  return out;
+}
+
+class Host {
+  constructor(env, configuration) {
+    this.env = env;
+    this.configuration = configuration;
+    this.vmConfiguration = Buffer.alloc(0);
+    this.log = [];
+    this.partial = { 1: '', 2: '' }; // what fd 1 and 2 got since their last newline
+    this.shared = new Map(); // key -> {value: Buffer, cas: number}
+    this.nextCas = 1;
+    this.queues = new Map();
+    this.metrics = [];
+    this.release = '1.33'; // or 'newest': where Envoy releases answer differently
+    this.phase = 'starting'; // Envoy restricts imports while _initialize runs
+    this.root = 1;
+    this.nextContext = 2;
+    this.effective = 0; // the context the module acts for (proxy_set_effective_context)
+    this.streams = new Map(); // context id -> stream (see runner.js)
+    this.calls = new Map(); // token -> {cluster, method, path, authority, headers, body, timeout}
+    this.nextToken = 1;
+    this.callResponse = null; // {headers: [[k, v]], body: Buffer} during proxy_on_http_call_response
+    this.tickMs = 0;
+    this.clusters = new Map(); // name -> base URL
+    this.allocating = false;
+    this.configuring = false;
+  }
+
+  // write logs what the module writes to stdout or stderr a line at a time: Go's runtime
+  // writes a fatal error in many small pieces.
+  write(fd, text) {
+    const lines = (this.partial[fd] + text).split('\n');
+    this.partial[fd] = lines.pop();
+    for (const line of lines) this.log.push(`fd ${fd}: ${line}`);
+  }
+
+  flush() {
+    for (const fd of [1, 2]) {
+      if (this.partial[fd]) this.log.push(`fd ${fd}: ${this.partial[fd]}`);
+      this.partial[fd] = '';
+    }
+  }
+
+  bind(instance) {
+    this.exports = instance.exports;
+    this.malloc = instance.exports.proxy_on_memory_allocate || instance.exports.malloc;
+    if (!this.malloc) throw new Error('the module exports no proxy_on_memory_allocate');
+  }
+
+  // Views are made afresh on every access: memory.grow detaches the old buffer.
+  u8() { return new Uint8Array(this.exports.memory.buffer); }
+  view() { return new DataView(this.exports.memory.buffer); }
+  read(ptr, len) { return Buffer.from(this.u8().subarray(ptr, ptr + len)); }
+  text(ptr, len) { return this.read(ptr, len).toString('utf8'); }
+
+  // copyOut allocates in the module (Envoy's allocMemory) and writes data there, then
+  // its address and size at ptrPtr and sizePtr.
+  copyOut(data, ptrPtr, sizePtr) {
+    this.allocating = true;
+    let ptr;
+    try {
+      ptr = this.malloc(data.length);
+    } finally {
+      this.allocating = false;
+    }
+    if (ptr === 0 && data.length > 0) return BAD_ARGUMENT;
+    this.u8().set(data, ptr);
+    const v = this.view();
+    v.setUint32(ptrPtr, ptr, true);
+    v.setUint32(sizePtr, data.length, true);
+    return OK;
+  }
+
+  // headerMap is the list of pairs a map type names for the effective context, or null
+  // (Envoy's NotFound) when that map does not exist now.
+  headerMap(type) {
+    if (type === 6) return this.callResponse ? this.callResponse.headers : null; // HttpCallResponseHeaders
+    const stream = this.streams.get(this.effective);
+    if (!stream) return null;
+    if (type === 0) return stream.requestHeaders; // RequestHeaders
+    if (type === 2) return stream.responseHeaders; // ResponseHeaders, once the response began
+    return null;
+  }
+
+  start() {
+    const run = (step, fn) => {
+      try {
+        return { ok: fn(), step };
+      } catch (err) {
+        return { ok: false, step, trap: String(err && err.message || err) };
+      }
+    };
+    const e = this.exports;
+    let r = run('_initialize', () => { if (e._initialize) e._initialize(); return true; });
+    this.phase = 'running';
+    if (!r.ok) return { started: false, step: r.step, trap: r.trap };
+    const root = 1;
+    r = run('proxy_on_context_create', () => { e.proxy_on_context_create(root, 0); return true; });
+    if (r.ok) r = run('proxy_on_vm_start', () => e.proxy_on_vm_start(root, this.vmConfiguration.length) !== 0);
+    if (r.ok) {
+      this.configuring = true;
+      r = run('proxy_on_configure', () => e.proxy_on_configure(root, this.configuration.length) !== 0);
+      this.configuring = false;
+    }
+    return r.ok ? { started: true } : { started: false, step: r.step, trap: r.trap };
+  }
+
+  // allowed is Envoy 1.33's rule for what a module may call at this moment.
+  allowed(name) {
+    if (this.allocating) {
+      // cpp-host 94091cd (after 1.38) adds poll_oneoff, "for go runtime gc sleep".
+      if (name === 'wasi_snapshot_preview1.poll_oneoff') return this.release === 'newest';
+      return ['env.proxy_log', 'wasi_snapshot_preview1.fd_write', 'wasi_snapshot_preview1.clock_time_get'].includes(name);
+    }
+    if (this.phase === 'starting') {
+      return name === 'env.proxy_log' || [
+        'fd_write', 'args_sizes_get', 'args_get', 'environ_sizes_get', 'environ_get', 'clock_time_get',
+        'random_get', 'fd_fdstat_get', 'fd_fdstat_set_flags', 'fd_prestat_get', 'fd_prestat_dir_name',
+      ].some((n) => name === `wasi_snapshot_preview1.${n}`);
+    }
+    return true;
+  }
+
+  imports(module) {
+    const impl = this.implementations();
+    const out = {};
+    for (const im of WebAssembly.Module.imports(module)) {
+      if (im.kind !== 'function') continue;
+      const name = `${im.module}.${im.name}`;
+      const fn = impl[name];
+      out[im.module] = out[im.module] || {};
+      out[im.module][im.name] = (...args) => {
+        if (!this.allowed(name)) {
+          throw new Trap(`restricted_callback: ${name} called ${this.allocating ? 'inside proxy_on_memory_allocate' : 'during _initialize'}`);
+        }
+        if (!fn) throw new Trap(`${name}: not given by this start host`);
+        return fn(...args);
+      };
+    }
+    return out;
+  }
+
+  implementations() {
+    const h = this;
+    const wasi = (fns) => Object.fromEntries(Object.entries(fns).map(([k, v]) => [`wasi_snapshot_preview1.${k}`, v]));
+    const proxy = (fns) => Object.fromEntries(Object.entries(fns).map(([k, v]) => [`env.proxy_${k}`, v]));
+    const writeStrings = (list, ptrs, buf) => {
+      const v = h.view();
+      let at = buf;
+      list.forEach((s, i) => {
+        const b = Buffer.from(s + '\0');
+        v.setUint32(ptrs + 4 * i, at, true);
+        h.u8().set(b, at);
+        at += b.length;
+      });
+      return 0;
+    };
+    const sizes = (list, countPtr, sizePtr) => {
+      const v = h.view();
+      v.setUint32(countPtr, list.length, true);
+      v.setUint32(sizePtr, list.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0), true);
+      return 0;
+    };
+    return {
+      ...wasi({
+        args_sizes_get: (c, s) => sizes([], c, s),
+        args_get: (p, b) => writeStrings([], p, b),
+        environ_sizes_get: (c, s) => sizes(h.env, c, s),
+        environ_get: (p, b) => writeStrings(h.env, p, b),
+        clock_time_get: (id, _precision, ptr) => {
+          const now = id === 0 ? BigInt(Date.now()) * 1000000n : process.hrtime.bigint();
+          h.view().setBigUint64(ptr, now, true);
+          return 0;
+        },
+        random_get: (ptr, len) => { crypto.randomFillSync(h.u8(), ptr, len); return 0; },
+        fd_write: (fd, iovs, n, written) => {
+          const v = h.view();
+          let total = 0;
+          const parts = [];
+          for (let i = 0; i < n; i++) {
+            const p = v.getUint32(iovs + 8 * i, true), l = v.getUint32(iovs + 8 * i + 4, true);
+            parts.push(h.read(p, l));
+            total += l;
+          }
+          if (fd === 1 || fd === 2) h.write(fd, Buffer.concat(parts).toString('utf8'));
+          v.setUint32(written, total, true);
+          return 0;
+        },
+        sched_yield: () => 0,
+        proc_exit: (code) => { throw new Trap(`proc_exit(${code})`); },
+        fd_fdstat_get: () => 8, // EBADF: Envoy gives the module no files
+        fd_fdstat_set_flags: () => 8,
+        fd_prestat_get: () => 8,
+        fd_prestat_dir_name: () => 8,
+        fd_close: () => 8,
+        fd_read: () => 8,
+        fd_seek: () => 8,
+        path_open: () => 8,
+        // ENOSYS as Envoy 1.33 answers (cpp-host src/exports.cc, wasi_unstable_poll_oneoff
+        // until 94091cd); the newest host writes 0 events and answers success.
+        poll_oneoff: (_in, _out, _n, neventsPtr) => {
+          if (h.release !== 'newest') return 52;
+          h.view().setUint32(neventsPtr, 0, true);
+          return 0;
+        },
+      }),
+      ...proxy({
+        log: (level, ptr, len) => { h.log.push(`${['trace', 'debug', 'info', 'warn', 'error', 'critical'][level] || level}: ${h.text(ptr, len)}`); return OK; },
+        get_log_level: (ptr) => { h.view().setUint32(ptr, h.logLevel === undefined ? 1 : h.logLevel, true); return OK; },
+        get_current_time_nanoseconds: (ptr) => { h.view().setBigUint64(ptr, BigInt(Date.now()) * 1000000n, true); return OK; },
+        set_tick_period_milliseconds: (ms) => { h.tickMs = ms; if (h.onTickPeriod) h.onTickPeriod(ms); return OK; },
+        set_effective_context: (id) => {
+          if (id !== h.root && !h.streams.has(id)) return BAD_ARGUMENT;
+          h.effective = id;
+          return OK;
+        },
+        get_header_map_pairs: (type, ptrPtr, sizePtr) => {
+          const m = h.headerMap(type);
+          if (!m) return NOT_FOUND;
+          return h.copyOut(encodePairs(m), ptrPtr, sizePtr);
+        },
+        get_header_map_value: (type, kPtr, kLen, ptrPtr, sizePtr) => {
+          const m = h.headerMap(type);
+          const key = h.text(kPtr, kLen).toLowerCase();
+          const found = m && m.filter(([k]) => k === key).map(([, v]) => v);
+          if (!found || found.length === 0) return NOT_FOUND;
+          return h.copyOut(Buffer.from(found.join(',')), ptrPtr, sizePtr);
+        },
+        add_header_map_value: (type, kPtr, kLen, vPtr, vLen) => {
+          const m = h.headerMap(type);
+          if (!m) return NOT_FOUND;
+          m.push([h.text(kPtr, kLen).toLowerCase(), h.text(vPtr, vLen)]);
+          return OK;
+        },
+        replace_header_map_value: (type, kPtr, kLen, vPtr, vLen) => {
+          const m = h.headerMap(type);
+          if (!m) return NOT_FOUND;
+          const key = h.text(kPtr, kLen).toLowerCase();
+          // Envoy's setCopy: every value of the key removed, then one added.
+          const kept = m.filter(([k]) => k !== key);
+          m.length = 0;
+          m.push(...kept, [key, h.text(vPtr, vLen)]);
+          return OK;
+        },
+        remove_header_map_value: (type, kPtr, kLen) => {
+          const m = h.headerMap(type);
+          if (!m) return NOT_FOUND;
+          const key = h.text(kPtr, kLen).toLowerCase();
+          const kept = m.filter(([k]) => k !== key);
+          m.length = 0;
+          m.push(...kept);
+          return OK;
+        },
+        set_header_map_pairs: (type, ptr, len) => {
+          const m = h.headerMap(type);
+          const pairs = decodePairs(h.read(ptr, len));
+          if (!m) return NOT_FOUND;
+          if (!pairs) return BAD_ARGUMENT;
+          m.length = 0;
+          m.push(...pairs);
+          return OK;
+        },
+        send_local_response: (status, dPtr, dLen, bPtr, bLen, hPtr, hLen, _grpc) => {
+          const stream = h.streams.get(h.effective);
+          const headers = decodePairs(h.read(hPtr, hLen));
+          if (!stream) return NOT_FOUND;
+          if (!headers) return BAD_ARGUMENT;
+          stream.localResponse = { status, details: h.text(dPtr, dLen), body: h.read(bPtr, bLen), headers };
+          return OK;
+        },
+        continue_stream: (type) => {
+          const stream = h.streams.get(h.effective);
+          if (!stream) return NOT_FOUND;
+          if (type !== 0 && type !== 1) return BAD_ARGUMENT;
+          stream.continued = true;
+          return OK;
+        },
+        close_stream: () => {
+          const stream = h.streams.get(h.effective);
+          if (!stream) return NOT_FOUND;
+          stream.closed = true;
+          return OK;
+        },
+        http_call: (uPtr, uLen, hPtr, hLen, bPtr, bLen, tPtr, tLen, timeout, tokenPtr) => {
+          const cluster = h.text(uPtr, uLen);
+          const headers = decodePairs(h.read(hPtr, hLen));
+          const trailers = decodePairs(h.read(tPtr, tLen));
+          if (!headers || !trailers || !h.clusters.has(cluster) || timeout < 0) return BAD_ARGUMENT;
+          const get = (k) => { const p = headers.find(([n]) => n === k); return p && p[1]; };
+          const method = get(':method'), path = get(':path'), authority = get(':authority');
+          if (!method || !path || !authority) return BAD_ARGUMENT;
+          const token = h.nextToken++;
+          h.calls.set(token, { base: h.clusters.get(cluster), method, path, authority, headers, body: h.read(bPtr, bLen), timeout });
+          h.view().setUint32(tokenPtr, token, true);
+          if (h.onCall) h.onCall(token);
+          return OK;
+        },
+        done: () => NOT_FOUND,
+        get_buffer_status: () => NOT_FOUND,
+        get_header_map_size: () => NOT_FOUND,
+        get_buffer_bytes: (type, start, max, ptrPtr, sizePtr) => {
+          let buf;
+          if (type === 4 && h.callResponse) buf = h.callResponse.body; // HttpCallResponseBody
+          else if (type === VM_CONFIGURATION) buf = h.vmConfiguration;
+          else if (type === PLUGIN_CONFIGURATION && h.configuring) buf = h.configuration;
+          else return NOT_FOUND;
+          return h.copyOut(buf.subarray(start, start + max), ptrPtr, sizePtr);
+        },
+        get_property: (pathPtr, pathLen, ptrPtr, sizePtr) => {
+          const path = h.text(pathPtr, pathLen).split('\0').filter(Boolean).join('.');
+          const props = { plugin_name: 'entra-auth', plugin_root_id: '', plugin_vm_id: 'entra-auth' };
+          if (!(path in props)) return NOT_FOUND;
+          return h.copyOut(Buffer.from(props[path]), ptrPtr, sizePtr);
+        },
+        get_shared_data: (kPtr, kLen, ptrPtr, sizePtr, casPtr) => {
+          const entry = h.shared.get(h.text(kPtr, kLen));
+          if (!entry) return NOT_FOUND;
+          const r = h.copyOut(entry.value, ptrPtr, sizePtr);
+          if (r === OK) h.view().setUint32(casPtr, entry.cas, true);
+          return r;
+        },
+        set_shared_data: (kPtr, kLen, vPtr, vLen, cas) => {
+          const key = h.text(kPtr, kLen);
+          const entry = h.shared.get(key);
+          if (cas !== 0 && (!entry || entry.cas !== cas)) return CAS_MISMATCH;
+          h.shared.set(key, { value: h.read(vPtr, vLen), cas: h.nextCas++ });
+          return OK;
+        },
+        register_shared_queue: (nPtr, nLen, idPtr) => {
+          const name = h.text(nPtr, nLen);
+          if (!h.queues.has(name)) h.queues.set(name, h.queues.size + 1);
+          h.view().setUint32(idPtr, h.queues.get(name), true);
+          return OK;
+        },
+        define_metric: (type, nPtr, nLen, idPtr) => {
+          h.metrics.push({ type, name: h.text(nPtr, nLen), value: 0n });
+          h.view().setUint32(idPtr, h.metrics.length, true);
+          return OK;
+        },
+        increment_metric: (id, delta) => {
+          const m = h.metrics[id - 1];
+          if (!m) return NOT_FOUND;
+          m.value += BigInt(delta);
+          return OK;
+        },
+        record_metric: (id, value) => {
+          const m = h.metrics[id - 1];
+          if (!m) return NOT_FOUND;
+          m.value = BigInt(value);
+          return OK;
+        },
+        get_status: () => UNIMPLEMENTED,
+      }),
+    };
+  }
+}
+
+
+module.exports = { Host, Trap, encodePairs, decodePairs, OK, NOT_FOUND, BAD_ARGUMENT, CAS_MISMATCH, UNIMPLEMENTED };
