@@ -65,7 +65,7 @@ class Host {
     this.nextContext = 2;
     this.effective = 0; // the context the module acts for (proxy_set_effective_context)
     this.streams = new Map(); // context id -> stream (see runner.js)
-    this.calls = new Map(); // token -> {cluster, method, path, authority, headers, body, timeout}
+    this.calls = new Map(); // token -> {base, method, path, authority, headers, body, timeout}
     this.nextToken = 1;
     this.callResponse = null; // {headers: [[k, v]], body: Buffer} during proxy_on_http_call_response
     this.tickMs = 0;

@@ -10,8 +10,8 @@
 // named reach the VM (Envoy's host_env_keys). The host answers the calls a module makes
 // while starting as Envoy 1.33 answers them, and traps, naming the import, on a call
 // Envoy restricts at that moment (inside _initialize: WasmBase::startVm; inside the
-// allocator: WasmBase::allocMemory) or one this host does not give. It is the start of
-// a V8 runner, not yet one: it serves no requests.
+// allocator: WasmBase::allocMemory) or one this host does not give. runner.js serves
+// requests with the same host (host.js).
 'use strict';
 
 const fs = require('fs');
