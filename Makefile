@@ -38,10 +38,14 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 ./...
 	$(GO) test -count=1 -run 'TestMemoryStaysFlat|TestSoakOnEnvoy133' ./e2e
-	@echo "== the end-to-end tests in V8 with Envoy's flags ($(V8_EXACT))"
-	$(GO) test -short -count=1 -run '$(V8_EXACT)' ./e2e -args -engine=v8
-	@echo "== the whole end-to-end suite in V8, default tiering"
-	$(GO) test -short -count=1 ./e2e -args -engine=v8-tiered
+	@if ! command -v node >/dev/null; then \
+	  echo "SKIPPED: the end-to-end tests in V8: no Node.js (apt-get install nodejs; .ci/run does)"; \
+	else \
+	  echo "== the end-to-end tests in V8 with Envoy's flags ($(V8_EXACT))" && \
+	  $(GO) test -short -count=1 -run '$(V8_EXACT)' ./e2e -args -engine=v8 && \
+	  echo "== the whole end-to-end suite in V8, default tiering" && \
+	  $(GO) test -short -count=1 ./e2e -args -engine=v8-tiered; \
+	fi
 
 ## check: what CI would refuse: formatting, vet, a tidy go.mod, a clean tree after the build
 check: build

@@ -32,7 +32,7 @@ func nodePath(tb testing.TB) string {
 			return path
 		}
 	}
-	tb.Skip("SKIPPED: no Node.js, so the module is not compiled in V8 (install Debian's nodejs; .ci/run does)")
+	tb.Skip("SKIPPED: no Node.js, so nothing runs in V8 (install Debian's nodejs; .ci/run does)")
 	return ""
 }
 
@@ -92,6 +92,9 @@ func TestV8CompileRefusesAnImportEnvoyLacks(t *testing.T) {
 // wasmhost, and waits for its "listening on" line.
 func startV8Runner(t *testing.T, args ...string) *runner {
 	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("-engine=%s needs Node.js (Debian's nodejs): %v", *engine, err)
+	}
 	node := nodePath(t)
 	all := append(append([]string(nil), v8Flags(*engine)...), "v8/runner.js", "-wasm", moduleFile, "-listen", "127.0.0.1:0")
 	return startProcess(t, node, nil, append(all, args...)...)
