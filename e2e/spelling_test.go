@@ -57,16 +57,7 @@ func checkNoForgery(t *testing.T, got seen) {
 // fold to ours, on every kind of request: a skip path, a signed-in browser, a bearer call.
 func TestForgedIdentityHeadersInEverySpellingNeverReachTheUpstream(t *testing.T) {
 	s := newStack(t, stackOptions{config: map[string]any{"api_audiences": apiAudiences}})
-	with := func(extra map[string]string) map[string]string {
-		h := map[string]string{}
-		for k, v := range forgedSpellings {
-			h[k] = v
-		}
-		for k, v := range extra {
-			h[k] = v
-		}
-		return h
-	}
+	with := func(extra map[string]string) map[string]string { return merged(forgedSpellings, extra) }
 	t.Run("skip path", func(t *testing.T) {
 		checkNoForgery(t, sendRaw(t, s.browser().client, s.base+"/healthz", with(nil)))
 	})

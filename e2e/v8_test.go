@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,19 +41,25 @@ func nodePath(tb testing.TB) string {
 // imports against Envoy 1.33's.
 func compileInV8(tb testing.TB, node, module string) v8Compile {
 	tb.Helper()
-	args := append(append([]string(nil), envoyV8Flags...), "v8/compile.js", module, "../testdata/envoy-host-abi.txt")
-	out, err := exec.Command(node, args...).Output()
+	var c v8Compile
+	runV8Script(tb, exec.Command(node, append(append([]string(nil), envoyV8Flags...),
+		"v8/compile.js", module, "../testdata/envoy-host-abi.txt")...), &c)
+	return c
+}
+
+// runV8Script runs one of e2e/v8's scripts, which answer one line of JSON, into out.
+func runV8Script(tb testing.TB, cmd *exec.Cmd, out any) {
+	tb.Helper()
+	stdout, err := cmd.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
-			tb.Fatalf("V8 with Envoy's flags refused %s: %v\n%s", module, err, ee.Stderr)
+			tb.Fatalf("%v: %v\n%s", cmd.Args[1:], err, ee.Stderr)
 		}
 		tb.Fatal(err)
 	}
-	var c v8Compile
-	if err := json.Unmarshal(out, &c); err != nil {
-		tb.Fatalf("compile.js said %q: %v", out, err)
+	if err := json.Unmarshal(stdout, out); err != nil {
+		tb.Fatalf("%v said %q: %v", cmd.Args[1:], stdout, err)
 	}
-	return c
 }
 
 // The module Envoy loads must validate and compile in V8 as Envoy compiles it, importing
@@ -107,6 +114,13 @@ func startV8Runner(t *testing.T, args ...string) *runner {
 // started in milliseconds). make test runs each: go test ./e2e -args -engine=v8.
 var engine = flag.String("engine", "wazero", "where the end-to-end tests run the module: wazero, v8 (Envoy's flags) or v8-tiered")
 
+// merged is a copy of base with extra's entries added over it.
+func merged(base, extra map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, extra)
+	return out
+}
+
 // onceAcrossPasses skips a test that does not depend on -engine in the V8 passes: the
 // wazero pass has run it.
 func onceAcrossPasses(tb testing.TB) {
@@ -148,17 +162,8 @@ func startInV8(tb testing.TB, node, module, config string, env map[string]string
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Args = append(cmd.Args, args...)
-	out, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			tb.Fatalf("start.js: %v\n%s", err, ee.Stderr)
-		}
-		tb.Fatal(err)
-	}
 	var s v8Start
-	if err := json.Unmarshal(out, &s); err != nil {
-		tb.Fatalf("start.js said %q: %v", out, err)
-	}
+	runV8Script(tb, cmd, &s)
 	return s
 }
 
@@ -171,16 +176,7 @@ func TestModuleStartsInV8AsEnvoyDoes(t *testing.T) {
 	onceAcrossPasses(t)
 	node := nodePath(t)
 	secrets := map[string]string{"ENTRA_CLIENT_SECRET": "s", "ENTRA_COOKIE_SECRET": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "USER_SYNC_SECRET": "u"}
-	with := func(extra map[string]string) map[string]string {
-		env := map[string]string{}
-		for k, v := range secrets {
-			env[k] = v
-		}
-		for k, v := range extra {
-			env[k] = v
-		}
-		return env
-	}
+	with := func(extra map[string]string) map[string]string { return merged(secrets, extra) }
 	good := "../examples/local/plugin.json"
 	text, err := os.ReadFile(good)
 	if err != nil {

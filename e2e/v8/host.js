@@ -7,7 +7,7 @@
 const crypto = require('crypto');
 
 // WasmResult (proxy-wasm-cpp-host include/proxy-wasm/wasm_api_impl.h, word.h).
-const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, CAS_MISMATCH = 8, UNIMPLEMENTED = 12;
+const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, INVALID_MEMORY_ACCESS = 6, CAS_MISMATCH = 8, UNIMPLEMENTED = 12;
 const VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7; // proxy_get_buffer_bytes types
 
 class Trap extends Error {}
@@ -102,17 +102,19 @@ class Host {
   text(ptr, len) { return this.read(ptr, len).toString('utf8'); }
 
   // copyOut allocates in the module (Envoy's allocMemory) and writes data there, then
-  // its address and size at ptrPtr and sizePtr.
+  // its address and size at ptrPtr and sizePtr. Nothing is allocated for no data.
   copyOut(data, ptrPtr, sizePtr) {
-    this.allocating = true;
-    let ptr;
-    try {
-      ptr = this.malloc(data.length);
-    } finally {
-      this.allocating = false;
+    let ptr = 0;
+    if (data.length > 0) {
+      this.allocating = true;
+      try {
+        ptr = this.malloc(data.length);
+      } finally {
+        this.allocating = false;
+      }
+      if (ptr === 0) return INVALID_MEMORY_ACCESS;
+      this.u8().set(data, ptr);
     }
-    if (ptr === 0 && data.length > 0) return BAD_ARGUMENT;
-    this.u8().set(data, ptr);
     const v = this.view();
     v.setUint32(ptrPtr, ptr, true);
     v.setUint32(sizePtr, data.length, true);
@@ -120,7 +122,7 @@ class Host {
   }
 
   // headerMap is the list of pairs a map type names for the effective context, or null
-  // (Envoy's NotFound) when that map does not exist now.
+  // when that map does not exist now (BadArgument, as the wazero host answers).
   headerMap(type) {
     if (type === 6) return this.callResponse ? this.callResponse.headers : null; // HttpCallResponseHeaders
     const stream = this.streams.get(this.effective);
@@ -128,6 +130,17 @@ class Host {
     if (type === 0) return stream.requestHeaders; // RequestHeaders
     if (type === 2) return stream.responseHeaders; // ResponseHeaders, once the response began
     return null;
+  }
+
+  // mutate changes a stream's header map in place with change, which edits it or returns
+  // its new pairs (or a result code). The wazero host's mutateHeaders answers alike.
+  mutate(type, change) {
+    const m = this.headerMap(type);
+    if (!m || type === 6) return BAD_ARGUMENT; // absent, or a call's answer (read-only)
+    const out = change(m);
+    if (typeof out === 'number') return out;
+    if (Array.isArray(out)) m.splice(0, m.length, ...out);
+    return OK;
   }
 
   start() {
@@ -263,51 +276,30 @@ class Host {
           return OK;
         },
         get_header_map_pairs: (type, ptrPtr, sizePtr) => {
-          const m = h.headerMap(type);
-          if (!m) return NOT_FOUND;
-          return h.copyOut(encodePairs(m), ptrPtr, sizePtr);
+          const m = h.headerMap(type); // an absent map reads as no pairs
+          return h.copyOut(m && m.length > 0 ? encodePairs(m) : Buffer.alloc(0), ptrPtr, sizePtr);
         },
         get_header_map_value: (type, kPtr, kLen, ptrPtr, sizePtr) => {
           const m = h.headerMap(type);
+          if (!m) return BAD_ARGUMENT;
           const key = h.text(kPtr, kLen).toLowerCase();
-          const found = m && m.filter(([k]) => k === key).map(([, v]) => v);
-          if (!found || found.length === 0) return NOT_FOUND;
-          return h.copyOut(Buffer.from(found.join(',')), ptrPtr, sizePtr);
+          const found = m.find(([k]) => k === key); // the first value, as Envoy's map get
+          if (!found) return NOT_FOUND;
+          return h.copyOut(Buffer.from(found[1]), ptrPtr, sizePtr);
         },
-        add_header_map_value: (type, kPtr, kLen, vPtr, vLen) => {
-          const m = h.headerMap(type);
-          if (!m) return NOT_FOUND;
+        add_header_map_value: (type, kPtr, kLen, vPtr, vLen) => h.mutate(type, (m) => {
           m.push([h.text(kPtr, kLen).toLowerCase(), h.text(vPtr, vLen)]);
-          return OK;
-        },
-        replace_header_map_value: (type, kPtr, kLen, vPtr, vLen) => {
-          const m = h.headerMap(type);
-          if (!m) return NOT_FOUND;
+        }),
+        // Envoy's setCopy: every value of the key removed, then one added.
+        replace_header_map_value: (type, kPtr, kLen, vPtr, vLen) => h.mutate(type, (m) => {
           const key = h.text(kPtr, kLen).toLowerCase();
-          // Envoy's setCopy: every value of the key removed, then one added.
-          const kept = m.filter(([k]) => k !== key);
-          m.length = 0;
-          m.push(...kept, [key, h.text(vPtr, vLen)]);
-          return OK;
-        },
-        remove_header_map_value: (type, kPtr, kLen) => {
-          const m = h.headerMap(type);
-          if (!m) return NOT_FOUND;
+          return [...m.filter(([k]) => k !== key), [key, h.text(vPtr, vLen)]];
+        }),
+        remove_header_map_value: (type, kPtr, kLen) => h.mutate(type, (m) => {
           const key = h.text(kPtr, kLen).toLowerCase();
-          const kept = m.filter(([k]) => k !== key);
-          m.length = 0;
-          m.push(...kept);
-          return OK;
-        },
-        set_header_map_pairs: (type, ptr, len) => {
-          const m = h.headerMap(type);
-          const pairs = decodePairs(h.read(ptr, len));
-          if (!m) return NOT_FOUND;
-          if (!pairs) return BAD_ARGUMENT;
-          m.length = 0;
-          m.push(...pairs);
-          return OK;
-        },
+          return m.filter(([k]) => k !== key);
+        }),
+        set_header_map_pairs: (type, ptr, len) => h.mutate(type, () => decodePairs(h.read(ptr, len)) || INVALID_MEMORY_ACCESS),
         send_local_response: (status, dPtr, dLen, bPtr, bLen, hPtr, hLen, _grpc) => {
           const stream = h.streams.get(h.effective);
           const headers = decodePairs(h.read(hPtr, hLen));

@@ -17,7 +17,7 @@ const fs = require('fs');
 const http = require('http');
 const https = require('https');
 const crypto = require('crypto');
-const { Host, encodePairs } = require('./host');
+const { Host } = require('./host');
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'critical'];
 
