@@ -18,9 +18,6 @@ import (
 // more. (A filter that fetched from its plugin start left the fetch lease with the
 // canary, and sign-ins waited three IdP timeouts for it to run out.)
 func TestFirstSignInAfterStartAndPushIsNotHeldByTheCanary(t *testing.T) {
-	if *engine != "wazero" {
-		t.Skip("SKIPPED in V8: e2e/v8/runner.js has no canary VM or configuration push (SIGHUP) yet")
-	}
 	const roundTrip = 300 * time.Millisecond // each of discovery, keys and token
 	faults := mockentra.Faults{Delay: map[string]time.Duration{"discovery": roundTrip, "keys": roundTrip, "token": roundTrip}}
 	s := newStack(t, stackOptions{faults: faults, config: map[string]any{"idp_timeout": "2s"}})

@@ -81,6 +81,9 @@ func startProcess(t testing.TB, file string, env []string, args ...string) *proc
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s's stderr, its end:\n%s", filepath.Base(file), tail(stderr.String(), 3000))
+		}
 		cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()

@@ -48,21 +48,31 @@ function decodePairs(b) {
   return out;
 }
 
+// Shared is what Envoy shares between the VMs of one vm_id, synchronously: shared data
+// (key -> {value, cas}) and queue names (cpp-host src/shared_data.cc, shared_queue.cc).
+class Shared {
+  constructor() {
+    this.data = new Map();
+    this.nextCas = 1;
+    this.queues = new Map();
+  }
+}
+
 class Host {
-  constructor(env, configuration) {
+  // shared is the Shared of the VMs beside this one; a VM alone gets its own.
+  constructor(env, configuration, shared) {
     this.env = env;
     this.configuration = configuration;
     this.vmConfiguration = Buffer.alloc(0);
     this.log = [];
     this.partial = { 1: '', 2: '' }; // what fd 1 and 2 got since their last newline
-    this.shared = new Map(); // key -> {value: Buffer, cas: number}
-    this.nextCas = 1;
-    this.queues = new Map();
+    this.shared = shared || new Shared();
     this.metrics = [];
     this.release = '1.33'; // or 'newest': where Envoy releases answer differently
     this.phase = 'starting'; // Envoy restricts imports while _initialize runs
-    this.root = 1;
-    this.nextContext = 2;
+    this.root = 0; // the plugin's root context, once started
+    this.roots = new Set(); // every root context not yet deleted (retiring ones too)
+    this.nextContext = 1;
     this.effective = 0; // the context the module acts for (proxy_set_effective_context)
     this.streams = new Map(); // context id -> stream (see runner.js)
     this.calls = new Map(); // token -> {base, method, path, authority, headers, body, timeout}
@@ -152,18 +162,40 @@ class Host {
       }
     };
     const e = this.exports;
-    let r = run('_initialize', () => { if (e._initialize) e._initialize(); return true; });
+    const r = run('_initialize', () => { if (e._initialize) e._initialize(); return true; });
     this.phase = 'running';
     if (!r.ok) return { started: false, step: r.step, trap: r.trap };
-    const root = 1;
-    r = run('proxy_on_context_create', () => { e.proxy_on_context_create(root, 0); return true; });
-    if (r.ok) r = run('proxy_on_vm_start', () => e.proxy_on_vm_start(root, this.vmConfiguration.length) !== 0);
+    return this.startRoot(this.configuration, true);
+  }
+
+  // startRoot creates a root context and configures the plugin in it (and, with vmStart,
+  // starts the VM first), as cpp-host's WasmBase::start and configure do; the new root
+  // becomes the plugin's only if all succeeds. A trap is reported, not thrown: the
+  // caller decides whether the VM has failed.
+  startRoot(configuration, vmStart) {
+    const e = this.exports;
+    const root = this.nextContext++;
+    const run = (step, fn) => {
+      try {
+        return { ok: fn(), step };
+      } catch (err) {
+        return { ok: false, step, trap: String(err && err.message || err) };
+      }
+    };
+    this.effective = root;
+    this.roots.add(root);
+    let r = run('proxy_on_context_create', () => { e.proxy_on_context_create(root, 0); return true; });
+    if (r.ok && vmStart) r = run('proxy_on_vm_start', () => e.proxy_on_vm_start(root, this.vmConfiguration.length) !== 0);
     if (r.ok) {
+      const before = this.configuration;
+      this.configuration = configuration;
       this.configuring = true;
-      r = run('proxy_on_configure', () => e.proxy_on_configure(root, this.configuration.length) !== 0);
+      r = run('proxy_on_configure', () => e.proxy_on_configure(root, configuration.length) !== 0);
       this.configuring = false;
+      if (!r.ok) this.configuration = before;
     }
-    return r.ok ? { started: true } : { started: false, step: r.step, trap: r.trap };
+    if (r.ok) this.root = root;
+    return r.ok ? { started: true, root } : { started: false, step: r.step, trap: r.trap };
   }
 
   // allowed is Envoy 1.33's rule for what a module may call at this moment.
@@ -271,7 +303,7 @@ class Host {
         get_current_time_nanoseconds: (ptr) => { h.view().setBigUint64(ptr, BigInt(Date.now()) * 1000000n, true); return OK; },
         set_tick_period_milliseconds: (ms) => { h.tickMs = ms; if (h.onTickPeriod) h.onTickPeriod(ms); return OK; },
         set_effective_context: (id) => {
-          if (id !== h.root && !h.streams.has(id)) return BAD_ARGUMENT;
+          if (id !== h.root && !h.roots.has(id) && !h.streams.has(id)) return BAD_ARGUMENT;
           h.effective = id;
           return OK;
         },
@@ -305,7 +337,11 @@ class Host {
           const headers = decodePairs(h.read(hPtr, hLen));
           if (!stream) return NOT_FOUND;
           if (!headers) return BAD_ARGUMENT;
-          stream.localResponse = { status, details: h.text(dPtr, dLen), body: h.read(bPtr, bLen), headers };
+          // Envoy sends the first reply; one asked for while a local reply passes through the
+          // filter has nothing left to replace (e2e/envoyhost's requestLocalReply).
+          if (!stream.localResponse && !stream.replying) {
+            stream.localResponse = { status, details: h.text(dPtr, dLen), body: h.read(bPtr, bLen), headers };
+          }
           return OK;
         },
         continue_stream: (type) => {
@@ -335,12 +371,15 @@ class Host {
           if (h.onCall) h.onCall(token);
           return OK;
         },
-        done: () => NOT_FOUND,
+        done: () => (h.onDone && h.onDone() ? OK : NOT_FOUND), // a retiring root context may go
         get_buffer_status: () => NOT_FOUND,
         get_header_map_size: () => NOT_FOUND,
         get_buffer_bytes: (type, start, max, ptrPtr, sizePtr) => {
           let buf;
+          const stream = h.streams.get(h.effective);
           if (type === 4 && h.callResponse) buf = h.callResponse.body; // HttpCallResponseBody
+          else if (type === 0 && stream && stream.requestBody) buf = stream.requestBody; // HttpRequestBody
+          else if (type === 1 && stream && stream.responseBody) buf = stream.responseBody; // HttpResponseBody
           else if (type === VM_CONFIGURATION) buf = h.vmConfiguration;
           else if (type === PLUGIN_CONFIGURATION && h.configuring) buf = h.configuration;
           else return NOT_FOUND;
@@ -353,7 +392,7 @@ class Host {
           return h.copyOut(Buffer.from(props[path]), ptrPtr, sizePtr);
         },
         get_shared_data: (kPtr, kLen, ptrPtr, sizePtr, casPtr) => {
-          const entry = h.shared.get(h.text(kPtr, kLen));
+          const entry = h.shared.data.get(h.text(kPtr, kLen));
           if (!entry) return NOT_FOUND;
           const r = h.copyOut(entry.value, ptrPtr, sizePtr);
           if (r === OK) h.view().setUint32(casPtr, entry.cas, true);
@@ -361,15 +400,16 @@ class Host {
         },
         set_shared_data: (kPtr, kLen, vPtr, vLen, cas) => {
           const key = h.text(kPtr, kLen);
-          const entry = h.shared.get(key);
+          const entry = h.shared.data.get(key);
           if (cas !== 0 && (!entry || entry.cas !== cas)) return CAS_MISMATCH;
-          h.shared.set(key, { value: h.read(vPtr, vLen), cas: h.nextCas++ });
+          h.shared.data.set(key, { value: h.read(vPtr, vLen), cas: h.shared.nextCas++ });
           return OK;
         },
         register_shared_queue: (nPtr, nLen, idPtr) => {
           const name = h.text(nPtr, nLen);
-          if (!h.queues.has(name)) h.queues.set(name, h.queues.size + 1);
-          h.view().setUint32(idPtr, h.queues.get(name), true);
+          const queues = h.shared.queues;
+          if (!queues.has(name)) queues.set(name, queues.size + 1);
+          h.view().setUint32(idPtr, queues.get(name), true);
           return OK;
         },
         define_metric: (type, nPtr, nLen, idPtr) => {
@@ -396,4 +436,4 @@ class Host {
 }
 
 
-module.exports = { Host, Trap, encodePairs, decodePairs, OK, NOT_FOUND, BAD_ARGUMENT, CAS_MISMATCH, UNIMPLEMENTED };
+module.exports = { Host, Shared, Trap, encodePairs, decodePairs, OK, NOT_FOUND, BAD_ARGUMENT, CAS_MISMATCH, UNIMPLEMENTED };
