@@ -59,7 +59,7 @@ func (b *lockedBuffer) waitFor(substr string) bool {
 }
 
 // startRunner starts wasmhost with args and waits for its "listening on" line.
-func startRunner(t *testing.T, args ...string) *runner {
+func startRunner(t testing.TB, args ...string) *runner {
 	t.Helper()
 	return startProcess(t, runnerFile, nil, append([]string{"-wasm", moduleFile, "-listen", "127.0.0.1:0"}, args...)...)
 }
@@ -131,7 +131,7 @@ var (
 	echoLog = map[string][]seen{}
 )
 
-func echoUpstream(t *testing.T) *httptest.Server {
+func echoUpstream(t testing.TB) *httptest.Server {
 	var self string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -31,7 +31,7 @@ import (
 // behind the filter (echoing what it receives), and the runner process serving HTTPS with
 // the built module in front.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	mock     *mockentra.Server
 	mockURL  string
 	upstream *httptest.Server
@@ -51,6 +51,10 @@ type stackOptions struct {
 	clusters, env map[string]string
 	// runnerArgs are more flags for the runner (a later -wasm replaces the module).
 	runnerArgs []string
+	// engine, when set, is the engine whatever -engine says (the V8 benchmarks'), and
+	// nodeFlags are more flags for Node when the engine is V8.
+	engine    string
+	nodeFlags []string
 }
 
 // mockCluster, as a cluster's address, is the stack's mock Entra ID.
@@ -97,7 +101,7 @@ func newCookieSecret() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-func newStack(t *testing.T, o stackOptions) *stack {
+func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	opts := mockentra.DemoOptions()
 	if o.mock != nil {
@@ -146,13 +150,17 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	for k, v := range o.env {
 		args = append(args, "-env", k+"="+v)
 	}
-	switch *engine {
+	eng := *engine
+	if o.engine != "" {
+		eng = o.engine
+	}
+	switch eng {
 	case "v8", "v8-tiered":
-		s.runner = startV8Runner(t, append(args, o.runnerArgs...)...)
+		s.runner = startV8Runner(t, eng, o.nodeFlags, append(args, o.runnerArgs...)...)
 	case "wazero":
 		s.runner = startRunner(t, append(args, o.runnerArgs...)...)
 	default:
-		t.Fatalf("-engine %q: want wazero, v8 or v8-tiered", *engine)
+		t.Fatalf("-engine %q: want wazero, v8 or v8-tiered", eng)
 	}
 	s.base = "https://" + s.runner.addr
 	return s
@@ -161,7 +169,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 // browser is a client with a cookie jar that does not follow redirects on its own, so
 // that tests see each step.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	s      *stack
 	client *http.Client
 	jar    *cookiejar.Jar

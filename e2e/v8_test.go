@@ -97,13 +97,13 @@ func TestV8CompileRefusesAnImportEnvoyLacks(t *testing.T) {
 
 // startV8Runner starts e2e/v8/runner.js in Node with Envoy's flags, as startRunner starts
 // wasmhost, and waits for its "listening on" line.
-func startV8Runner(t *testing.T, args ...string) *runner {
+func startV8Runner(t testing.TB, engine string, nodeFlags []string, args ...string) *runner {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("-engine=%s needs Node.js (Debian's nodejs): %v", *engine, err)
+		t.Fatalf("-engine=%s needs Node.js (Debian's nodejs): %v", engine, err)
 	}
 	node := nodePath(t)
-	all := append(append([]string(nil), v8Flags(*engine)...), "v8/runner.js", "-wasm", moduleFile, "-listen", "127.0.0.1:0")
+	all := append(append(append([]string(nil), v8Flags(engine)...), nodeFlags...), "v8/runner.js", "-wasm", moduleFile, "-listen", "127.0.0.1:0")
 	return startProcess(t, node, nil, append(all, args...)...)
 }
 

@@ -22,9 +22,10 @@
 //
 // # How it works
 //
-//   - exports_wasip1.go declares with //go:wasmexport every ABI 0.2.1 callback the SDK
-//     handles (all but the gRPC and foreign-function ones, which v0.24.0 does not
-//     support), plus proxy_abi_version_0_2_1, and forwards each to the SDK's own handler
+//   - exports_wasip1.go declares with //go:wasmexport the ABI 0.2.1 callbacks an HTTP
+//     filter needs, plus proxy_abi_version_0_2_1 (package optional has the rest the SDK
+//     handles: Envoy skips a callback a module does not export, and each one exported
+//     costs a call into the module per stream), and forwards each to the SDK's own handler
 //     (internal.ProxyOnRequestHeaders and friends, reached with //go:linkname; the module
 //     version is frozen, so the names do not move).
 //   - imports_wasip1.go declares Envoy's host functions with //go:wasmimport, with the

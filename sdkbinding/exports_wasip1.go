@@ -2,11 +2,9 @@
 
 package sdkbinding
 
-import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
-
-// The Proxy-Wasm ABI 0.2.1 callbacks Envoy calls, each forwarded to the SDK's handler.
-// Counts and sizes arrive as 32-bit values and are widened to the SDK's int; booleans
-// travel as i32 (0 or 1) both ways.
+// The Proxy-Wasm ABI 0.2.1 callbacks an HTTP filter needs, each forwarded to the SDK's
+// handler (the others are in package optional). Counts and sizes arrive as 32-bit values
+// and are widened to the SDK's int; booleans travel as i32 (0 or 1) both ways.
 
 //go:wasmexport proxy_abi_version_0_2_1
 func proxyABIVersion() {}
@@ -24,31 +22,6 @@ func proxyOnVMStart(rootContextID, vmConfigurationSize uint32) uint32 {
 //go:wasmexport proxy_on_configure
 func proxyOnConfigure(rootContextID, pluginConfigurationSize uint32) uint32 {
 	return fromBool(bool(sdkOnConfigure(rootContextID, int(pluginConfigurationSize))))
-}
-
-//go:wasmexport proxy_on_new_connection
-func proxyOnNewConnection(contextID uint32) uint32 {
-	return uint32(sdkOnNewConnection(contextID))
-}
-
-//go:wasmexport proxy_on_downstream_data
-func proxyOnDownstreamData(contextID, dataSize, endOfStream uint32) uint32 {
-	return uint32(sdkOnDownstreamData(contextID, int(dataSize), endOfStream != 0))
-}
-
-//go:wasmexport proxy_on_downstream_connection_close
-func proxyOnDownstreamConnectionClose(contextID, peerType uint32) {
-	sdkOnDownstreamConnectionClose(contextID, types.PeerType(peerType))
-}
-
-//go:wasmexport proxy_on_upstream_data
-func proxyOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
-	return uint32(sdkOnUpstreamData(contextID, int(dataSize), endOfStream != 0))
-}
-
-//go:wasmexport proxy_on_upstream_connection_close
-func proxyOnUpstreamConnectionClose(contextID, peerType uint32) {
-	sdkOnUpstreamConnectionClose(contextID, types.PeerType(peerType))
 }
 
 //go:wasmexport proxy_on_request_headers
@@ -71,16 +44,6 @@ func proxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 	return uint32(sdkOnResponseHeaders(contextID, int(numHeaders), endOfStream != 0))
 }
 
-//go:wasmexport proxy_on_response_body
-func proxyOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
-	return uint32(sdkOnResponseBody(contextID, int(bodySize), endOfStream != 0))
-}
-
-//go:wasmexport proxy_on_response_trailers
-func proxyOnResponseTrailers(contextID, numTrailers uint32) uint32 {
-	return uint32(sdkOnResponseTrailers(contextID, int(numTrailers)))
-}
-
 //go:wasmexport proxy_on_http_call_response
 func proxyOnHTTPCallResponse(rootContextID, calloutID, numHeaders, bodySize, numTrailers uint32) {
 	sdkOnHttpCallResponse(rootContextID, calloutID, int(numHeaders), int(bodySize), int(numTrailers))
@@ -99,11 +62,6 @@ func proxyOnQueueReady(rootContextID, queueID uint32) {
 //go:wasmexport proxy_on_done
 func proxyOnDone(contextID uint32) uint32 {
 	return fromBool(sdkOnDone(contextID))
-}
-
-//go:wasmexport proxy_on_log
-func proxyOnLog(contextID uint32) {
-	sdkOnLog(contextID)
 }
 
 //go:wasmexport proxy_on_delete

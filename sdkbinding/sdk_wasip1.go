@@ -28,21 +28,6 @@ func sdkOnConfigure(rootContextID uint32, pluginConfigurationSize int) types.OnP
 //go:linkname sdkOnContextCreate github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnContextCreate
 func sdkOnContextCreate(contextID uint32, parentContextID uint32)
 
-//go:linkname sdkOnNewConnection github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnNewConnection
-func sdkOnNewConnection(contextID uint32) types.Action
-
-//go:linkname sdkOnDownstreamData github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnDownstreamData
-func sdkOnDownstreamData(contextID uint32, dataSize int, endOfStream bool) types.Action
-
-//go:linkname sdkOnDownstreamConnectionClose github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnDownstreamConnectionClose
-func sdkOnDownstreamConnectionClose(contextID uint32, peerType types.PeerType)
-
-//go:linkname sdkOnUpstreamData github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnUpstreamData
-func sdkOnUpstreamData(contextID uint32, dataSize int, endOfStream bool) types.Action
-
-//go:linkname sdkOnUpstreamConnectionClose github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnUpstreamConnectionClose
-func sdkOnUpstreamConnectionClose(contextID uint32, peerType types.PeerType)
-
 //go:linkname sdkOnRequestHeaders github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnRequestHeaders
 func sdkOnRequestHeaders(contextID uint32, numHeaders int, endOfStream bool) types.Action
 
@@ -55,12 +40,6 @@ func sdkOnRequestTrailers(contextID uint32, numTrailers int) types.Action
 //go:linkname sdkOnResponseHeaders github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnResponseHeaders
 func sdkOnResponseHeaders(contextID uint32, numHeaders int, endOfStream bool) types.Action
 
-//go:linkname sdkOnResponseBody github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnResponseBody
-func sdkOnResponseBody(contextID uint32, bodySize int, endOfStream bool) types.Action
-
-//go:linkname sdkOnResponseTrailers github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnResponseTrailers
-func sdkOnResponseTrailers(contextID uint32, numTrailers int) types.Action
-
 //go:linkname sdkOnHttpCallResponse github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnHttpCallResponse
 func sdkOnHttpCallResponse(rootContextID, calloutID uint32, numHeaders, bodySize, numTrailers int)
 
@@ -72,9 +51,6 @@ func sdkOnQueueReady(rootContextID, queueID uint32)
 
 //go:linkname sdkOnDone github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnDone
 func sdkOnDone(contextID uint32) bool
-
-//go:linkname sdkOnLog github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnLog
-func sdkOnLog(contextID uint32)
 
 //go:linkname sdkOnDelete github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.ProxyOnDelete
 func sdkOnDelete(contextID uint32)

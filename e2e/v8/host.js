@@ -12,6 +12,8 @@ const VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7; // proxy_get_buffer_bytes 
 
 class Trap extends Error {}
 
+const utf8 = new TextDecoder();
+
 // encodePairs serializes header pairs as the ABI does: a count, then each key's and
 // value's length, then each key and value followed by a NUL.
 function encodePairs(pairs) {
@@ -82,6 +84,15 @@ class Host {
     this.clusters = new Map(); // name -> base URL
     this.allocating = false;
     this.configuring = false;
+    // With timeImports(): calls per import, and the time spent in this host's functions.
+    this.importCounts = null;
+    this.importNs = 0n;
+    this.mallocNs = 0n;
+  }
+
+  // timeImports counts the module's calls into the host and the time they take here.
+  timeImports() {
+    this.importCounts = new Map();
   }
 
   // write logs what the module writes to stdout or stderr a line at a time: Go's runtime
@@ -105,11 +116,19 @@ class Host {
     if (!this.malloc) throw new Error('the module exports no proxy_on_memory_allocate');
   }
 
-  // Views are made afresh on every access: memory.grow detaches the old buffer.
-  u8() { return new Uint8Array(this.exports.memory.buffer); }
-  view() { return new DataView(this.exports.memory.buffer); }
+  // Views are made again after memory.grow, which detaches the old buffer.
+  u8() {
+    const buf = this.exports.memory.buffer;
+    if (buf !== this.viewedBuffer) {
+      this.viewedBuffer = buf;
+      this.u8View = new Uint8Array(buf);
+      this.dataView = new DataView(buf);
+    }
+    return this.u8View;
+  }
+  view() { this.u8(); return this.dataView; }
   read(ptr, len) { return Buffer.from(this.u8().subarray(ptr, ptr + len)); }
-  text(ptr, len) { return this.read(ptr, len).toString('utf8'); }
+  text(ptr, len) { return utf8.decode(this.u8().subarray(ptr, ptr + len)); }
 
   // copyOut allocates in the module (Envoy's allocMemory) and writes data there, then
   // its address and size at ptrPtr and sizePtr. Nothing is allocated for no data.
@@ -117,10 +136,12 @@ class Host {
     let ptr = 0;
     if (data.length > 0) {
       this.allocating = true;
+      const began = this.importCounts ? process.hrtime.bigint() : 0n;
       try {
         ptr = this.malloc(data.length);
       } finally {
         this.allocating = false;
+        if (this.importCounts) this.mallocNs += process.hrtime.bigint() - began;
       }
       if (ptr === 0) return INVALID_MEMORY_ACCESS;
       this.u8().set(data, ptr);
@@ -227,7 +248,15 @@ class Host {
           throw new Trap(`restricted_callback: ${name} called ${this.allocating ? 'inside proxy_on_memory_allocate' : 'during _initialize'}`);
         }
         if (!fn) throw new Trap(`${name}: not given by this start host`);
-        return fn(...args);
+        if (!this.importCounts) return fn(...args);
+        // Timed: the time in this host's function, less the module's allocator it calls.
+        this.importCounts.set(name, (this.importCounts.get(name) || 0) + 1);
+        const began = process.hrtime.bigint(), inMalloc = this.mallocNs;
+        try {
+          return fn(...args);
+        } finally {
+          this.importNs += process.hrtime.bigint() - began - (this.mallocNs - inMalloc);
+        }
       };
     }
     return out;

@@ -15,8 +15,10 @@
 // with one worker. SIGHUP reads -config again and pushes it: a canary tries it, and a
 // configuration it refuses leaves the old one in place ("configuration push refused").
 // Request and response bodies are buffered whole, so each body callback is called once.
-// -timings adds GET /__v8/timings, the module's time per finished stream (for the
-// benchmarks), answered by the runner, not the filter.
+// -timings adds GET /__v8/timings, answered by the runner, not the filter (for the
+// benchmarks): per stream ended since the last ask, the time in the module's callbacks
+// (ns) and, of that, in this host's functions (host_ns); the calls per import; the
+// largest linear memory of the VMs.
 'use strict';
 
 const fs = require('fs');
@@ -146,6 +148,7 @@ class VM {
       setImmediate(() => this.dispatch(token));
     };
     this.host.onDone = () => this.done();
+    if (o.timings) this.host.timeImports();
     const instance = new WebAssembly.Instance(runner.module, this.host.imports(runner.module));
     this.host.bind(instance);
     this.e = instance.exports;
@@ -222,7 +225,7 @@ class VM {
   call(context, fn, forStream) {
     if (this.failed || this.dead) return 0;
     this.host.effective = context;
-    const began = process.hrtime.bigint();
+    const began = process.hrtime.bigint(), hostBefore = this.host.importNs;
     try {
       return fn();
     } catch (err) {
@@ -230,10 +233,22 @@ class VM {
       return 0;
     } finally {
       const stream = forStream || this.host.streams.get(context);
-      if (stream) stream.vmNs += process.hrtime.bigint() - began;
+      if (stream) {
+        stream.vmNs += process.hrtime.bigint() - began;
+        stream.hostNs += this.host.importNs - hostBefore;
+      }
       this.host.flush();
       this.settle();
     }
+  }
+
+  // callback calls the module's export name for a stream, or answers Continue when the
+  // module does not export it, as cpp-host does (src/context.cc: ContextBase::onLog,
+  // onResponseBody and the others return early when the export is absent).
+  callback(name, id, ...args) {
+    const fn = this.e[name];
+    if (!fn) return CONTINUE;
+    return this.call(id, () => fn(id, ...args));
   }
 
   // settle wakes the streams a callback resumed or answered.
@@ -461,8 +476,14 @@ class Runner {
   }
 
   answerTimings(res) {
-    const memory = [this.main, ...this.workers].map((vm) => vm.memoryBytes());
-    const body = Buffer.from(JSON.stringify({ ns: this.timings, memory_bytes: Math.max(...memory) }));
+    const vms = [this.main, ...this.workers];
+    const imports = {};
+    for (const vm of vms) {
+      for (const [name, n] of vm.host.importCounts) imports[name] = (imports[name] || 0) + n;
+      vm.host.importCounts.clear();
+    }
+    const body = Buffer.from(JSON.stringify({ ns: this.timings.map(([vm]) => vm), host_ns: this.timings.map(([, host]) => host),
+      imports, memory_bytes: Math.max(...vms.map((vm) => vm.memoryBytes())) }));
     this.timings = [];
     this.reply(res, 200, [['content-type', 'application/json']], body);
   }
@@ -494,30 +515,29 @@ class StreamRun {
     const h = vm.host;
     this.id = h.nextContext++;
     this.s = { id: this.id, root: h.root, requestHeaders, responseHeaders: null, requestBody: null, responseBody: null,
-      localResponse: null, continued: false, wake: null, vmNs: 0n, replying: false };
+      localResponse: null, continued: false, wake: null, vmNs: 0n, hostNs: 0n, replying: false };
   }
 
   async run() {
     const { vm, s, id } = this;
-    const e = vm.e;
     if (vm.failed && this.runner.o.failurePolicy === 'FAIL_OPEN') return this.upstream(true);
     if (vm.failed) return this.failed();
     vm.host.streams.set(id, s);
     try {
-      vm.call(id, () => e.proxy_on_context_create(id, s.root));
-      let r = vm.call(id, () => e.proxy_on_request_headers(id, s.requestHeaders.length, this.body.length === 0 ? 1 : 0));
+      vm.callback('proxy_on_context_create', id, s.root);
+      let r = vm.callback('proxy_on_request_headers', id, s.requestHeaders.length, this.body.length === 0 ? 1 : 0);
       if (!(await this.proceed(r))) return await this.answered(); // awaited: the finally block ends the stream
       if (this.body.length > 0) {
         s.requestBody = this.body;
-        r = vm.call(id, () => e.proxy_on_request_body(id, this.body.length, 1));
+        r = vm.callback('proxy_on_request_body', id, this.body.length, 1);
         s.requestBody = null;
         if (!(await this.proceed(r))) return await this.answered(); // awaited: the finally block ends the stream
       }
       return await this.upstream(false);
     } finally {
-      for (const cb of ['proxy_on_log', 'proxy_on_done', 'proxy_on_delete']) vm.call(id, () => e[cb](id));
+      for (const cb of ['proxy_on_log', 'proxy_on_done', 'proxy_on_delete']) vm.callback(cb, id);
       vm.host.streams.delete(id);
-      if (this.runner.o.timings) this.runner.timings.push(Number(s.vmNs));
+      if (this.runner.o.timings) this.runner.timings.push([Number(s.vmNs), Number(s.hostNs)]);
     }
   }
 
@@ -581,15 +601,14 @@ class StreamRun {
   // upstream's answer passes replaces it, without the filter.
   async throughResponse(headers, body, local) {
     const { vm, s, id } = this;
-    const e = vm.e;
     s.responseHeaders = headers;
     s.replying = local;
     s.localResponse = null;
-    let r = vm.call(id, () => e.proxy_on_response_headers(id, headers.length, body.length === 0 ? 1 : 0));
+    let r = vm.callback('proxy_on_response_headers', id, headers.length, body.length === 0 ? 1 : 0);
     if (!(await this.proceed(r))) return this.afterResponseStopped(local);
     if (body.length > 0) {
       s.responseBody = body;
-      r = vm.call(id, () => e.proxy_on_response_body(id, body.length, 1));
+      r = vm.callback('proxy_on_response_body', id, body.length, 1);
       if (!(await this.proceed(r))) return this.afterResponseStopped(local);
       body = s.responseBody;
     }

@@ -21,6 +21,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	_ "github.com/entra-auth/entra-auth/sdkbinding"
+	_ "github.com/entra-auth/entra-auth/sdkbinding/optional"
 )
 
 // Imports the SDK does not wrap.
