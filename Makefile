@@ -58,8 +58,14 @@ check: build
 ## jwks, session), the same code compiled to Wasm and run by wazero's compiler, and the
 ## built module in the Envoy-like host (e2e: in-VM time per request, compile with and
 ## without wazero's cache, VM start, header marshalling, linear memory after 1k and 100k
-## requests). Raw results go to dist/bench-*.txt, then benchstat's medians.
+## requests). Then, with Node, the module in V8 with Envoy's flags (TurboFan compile,
+## instantiate and start, in-module median and p99 per path, linear memory), run after
+## run beside the module of V8_BASELINE (built once into .cache by
+## scripts/build-baseline.sh), so that the ratios are measured side by side.
+## Raw results go to dist/bench-*.txt, then benchstat's medians.
 BENCHCOUNT ?= 6
+V8_BASELINE ?= 59f32dc
+V8_BASELINE_MODULE := .cache/module-$(V8_BASELINE).wasm
 BENCHSTAT  := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 WASMEXEC   := $(shell $(GO) env GOROOT)/lib/wasm
 bench: build
@@ -68,13 +74,27 @@ bench: build
 	$(GO) test -run '^$$' -bench . -cpu 1 -count $(BENCHCOUNT) ./flow ./jwks ./session | tee dist/bench-native.txt
 	PATH="$(CURDIR)/bin:$(WASMEXEC):$$PATH" GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
 	  $(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./flow ./jwks ./session | tee dist/bench-wasm.txt
-	$(GO) test -run '^$$' -bench . -skip 'LinearMemory' -count $(BENCHCOUNT) ./e2e/... | tee dist/bench-vm.txt
-	$(GO) test -run '^$$' -bench 'LinearMemory' -count 1 ./e2e | tee dist/bench-memory.txt
+	$(GO) test -run '^$$' -bench . -skip 'LinearMemory|V8' -count $(BENCHCOUNT) ./e2e/... | tee dist/bench-vm.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkLinearMemory' -count 1 ./e2e | tee dist/bench-memory.txt
+	@if ! command -v node >/dev/null; then echo "SKIPPED: the V8 benchmarks: no Node.js (apt-get install nodejs)"; else \
+	  ./scripts/build-baseline.sh $(V8_BASELINE) $(V8_BASELINE_MODULE) && \
+	  rm -f dist/bench-v8-head.txt dist/bench-v8-base.txt && \
+	  for i in $$(seq $(BENCHCOUNT)); do \
+	    $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e >>dist/bench-v8-head.txt && \
+	    $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e -args -v8-module=$(CURDIR)/$(V8_BASELINE_MODULE) >>dist/bench-v8-base.txt || exit 1; \
+	  done && \
+	  $(GO) test -run '^$$' -bench 'V8LinearMemory' -count 1 ./e2e | tee dist/bench-v8-memory.txt && \
+	  $(GO) test -run '^$$' -bench 'V8LinearMemory' -count 1 ./e2e -args -v8-module=$(CURDIR)/$(V8_BASELINE_MODULE) | tee -a dist/bench-v8-memory.txt; \
+	fi
 	@ls -l $(MODULE) | awk '{print "module size: " $$5 " bytes"}' | tee dist/bench-module.txt
 	@echo "== native vs Wasm (wazero), medians of $(BENCHCOUNT)"
 	$(GO) run $(BENCHSTAT) -ignore goos,goarch,cpu native=dist/bench-native.txt wasm=dist/bench-wasm.txt
 	@echo "== in the module (e2e), medians of $(BENCHCOUNT)"
 	$(GO) run $(BENCHSTAT) dist/bench-vm.txt
+	@if [ -s dist/bench-v8-head.txt ]; then \
+	  echo "== in V8 with Envoy's flags: the module of $(V8_BASELINE) against this one, medians of $(BENCHCOUNT) run side by side"; \
+	  $(GO) run $(BENCHSTAT) $(V8_BASELINE)=dist/bench-v8-base.txt this=dist/bench-v8-head.txt; \
+	fi
 
 ## bench-compare: entra-auth (module in the wazero runner) against oauth2-proxy (built from
 ## the module proxy into .cache, once) and the upstream alone, on loopback, pinned to

@@ -216,7 +216,7 @@ func BenchmarkV8Compile(b *testing.B) {
 	var wall, cpu float64
 	n := 0
 	for b.Loop() {
-		c := compileInV8(b, node, moduleFile)
+		c := compileInV8(b, node, v8ModuleFile())
 		wall += c.CompileWallMs
 		cpu += c.CompileCPUMs
 		n++
@@ -233,7 +233,7 @@ func BenchmarkV8Start(b *testing.B) {
 	var inst, start float64
 	n := 0
 	for b.Loop() {
-		s := startInV8(b, node, moduleFile, "../examples/local/plugin.json", env)
+		s := startInV8(b, node, v8ModuleFile(), "../examples/local/plugin.json", env)
 		if !s.Started {
 			b.Fatalf("did not start: %s %v", s.Trap, s.Log)
 		}
@@ -243,4 +243,26 @@ func BenchmarkV8Start(b *testing.B) {
 	}
 	b.ReportMetric(inst/float64(n), "instantiate-ms")
 	b.ReportMetric(start/float64(n), "start-ms")
+}
+
+// runner.js keeps the module's metrics as Envoy's stats do: one counter per name for the
+// whole process, whichever worker's VM counts. Two browsers on two connections sign in
+// (a worker each); each counter says two.
+func TestV8RunnerCountsMetricsAcrossWorkers(t *testing.T) {
+	if *engine == "wazero" {
+		t.Skip("SKIPPED in the wazero pass: it tests e2e/v8/runner.js (the wazero host's metrics have tests in e2e/envoyhost)")
+	}
+	s := newStack(t, stackOptions{concurrency: 2, runnerArgs: []string{"-timings"}})
+	v := &v8Bench{stack: s}
+	for _, user := range []string{"ada@contoso.example", "grace@contoso.example"} {
+		if done := s.browser().signIn("/app", user); done.status != 302 {
+			t.Fatalf("%s: sign-in ended with %d", user, done.status)
+		}
+	}
+	got := v.timings(t).Metrics
+	for _, name := range []string{"entra_auth_sign_ins_started", "entra_auth_sign_ins_completed"} {
+		if got[name] != 2 {
+			t.Errorf("%s = %d, want 2 (all metrics: %v)", name, got[name], got)
+		}
+	}
 }

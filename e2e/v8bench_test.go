@@ -24,6 +24,14 @@ var v8Module = flag.String("v8-module", "", "the module the V8 benchmarks run (d
 // Chrome's DevTools, or sum its self time by function.
 var v8Profile = flag.String("v8-profile", "", "a `directory` for CPU profiles of the V8 benchmarks' runners")
 
+// v8ModuleFile is the module the V8 benchmarks run.
+func v8ModuleFile() string {
+	if *v8Module != "" {
+		return *v8Module
+	}
+	return moduleFile
+}
+
 // v8Bench is a stack whose runner is e2e/v8/runner.js with Envoy's flags and -timings,
 // one worker: what a request costs inside the module in Envoy's engine.
 type v8Bench struct {
@@ -34,10 +42,7 @@ type v8Bench struct {
 func newV8Bench(b *testing.B) *v8Bench {
 	b.Helper()
 	nodePath(b)
-	module := moduleFile
-	if *v8Module != "" {
-		module = *v8Module
-	}
+	module := v8ModuleFile()
 	secret := newCookieSecret()
 	var nodeFlags []string
 	if *v8Profile != "" {
@@ -52,10 +57,11 @@ func newV8Bench(b *testing.B) *v8Bench {
 // v8Timings is what runner.js's /__v8/timings answers: the module's time in each stream
 // that ended since the last ask, and the largest linear memory of its VMs.
 type v8Timings struct {
-	NS          []int64        `json:"ns"`
-	HostNS      []int64        `json:"host_ns"`
-	Imports     map[string]int `json:"imports"`
-	MemoryBytes int            `json:"memory_bytes"`
+	NS          []int64          `json:"ns"`
+	HostNS      []int64          `json:"host_ns"`
+	Imports     map[string]int   `json:"imports"`
+	MemoryBytes int              `json:"memory_bytes"`
+	Metrics     map[string]int64 `json:"metrics"`
 }
 
 // timings asks the runner for the streams' times since the last ask, and forgets them.

@@ -9,6 +9,8 @@ const crypto = require('crypto');
 // WasmResult (proxy-wasm-cpp-host include/proxy-wasm/wasm_api_impl.h, word.h).
 const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, INVALID_MEMORY_ACCESS = 6, CAS_MISMATCH = 8, UNIMPLEMENTED = 12;
 const VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7; // proxy_get_buffer_bytes types
+// Metric types and ids (Envoy's wasm.h: kMetricTypeMask, kMetricIdIncrement).
+const METRIC_COUNTER = 0, METRIC_GAUGE = 1, METRIC_HISTOGRAM = 2, METRIC_TYPE_MASK = 0x3, METRIC_ID_STEP = 4;
 
 class Trap extends Error {}
 
@@ -51,12 +53,23 @@ function decodePairs(b) {
 }
 
 // Shared is what Envoy shares between the VMs of one vm_id, synchronously: shared data
-// (key -> {value, cas}) and queue names (cpp-host src/shared_data.cc, shared_queue.cc).
+// (key -> {value, cas}) and queue names (cpp-host src/shared_data.cc, shared_queue.cc);
+// and the metrics, which live in Envoy's stats scope.
 class Shared {
   constructor() {
     this.data = new Map();
     this.nextCas = 1;
     this.queues = new Map();
+    this.metrics = new Map(); // "type:name" -> {type, value (BigInt), count}
+  }
+
+  // metricValues are the metrics by name: counters' and gauges' values, histograms' counts.
+  metricValues() {
+    const out = {};
+    for (const [key, m] of this.metrics) {
+      out[key.slice(key.indexOf(':') + 1)] = m.type === METRIC_HISTOGRAM ? m.count : Number(m.value);
+    }
+    return out;
   }
 }
 
@@ -69,7 +82,8 @@ class Host {
     this.log = [];
     this.partial = { 1: '', 2: '' }; // what fd 1 and 2 got since their last newline
     this.shared = shared || new Shared();
-    this.metrics = [];
+    this.metricKeys = new Map(); // this VM's metric ids -> Shared.metrics keys
+    this.nextMetricIds = [METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM];
     this.release = '1.33'; // or 'newest': where Envoy releases answer differently
     this.phase = 'starting'; // Envoy restricts imports while _initialize runs
     this.root = 0; // the plugin's root context, once started
@@ -441,21 +455,41 @@ class Host {
           h.view().setUint32(idPtr, queues.get(name), true);
           return OK;
         },
+        // Metrics as Envoy keeps them (source/extensions/common/wasm/context.cc,
+        // Context::defineMetric, incrementMetric, recordMetric, getMetric): one value per
+        // type and name for the process, ids per VM with the type in their low two bits.
         define_metric: (type, nPtr, nLen, idPtr) => {
-          h.metrics.push({ type, name: h.text(nPtr, nLen), value: 0n });
-          h.view().setUint32(idPtr, h.metrics.length, true);
+          if (type > METRIC_HISTOGRAM) return BAD_ARGUMENT;
+          const key = `${type}:${h.text(nPtr, nLen)}`;
+          if (!h.shared.metrics.has(key)) h.shared.metrics.set(key, { type, value: 0n, count: 0 });
+          const id = h.nextMetricIds[type];
+          h.nextMetricIds[type] += METRIC_ID_STEP;
+          h.metricKeys.set(id, key);
+          h.view().setUint32(idPtr, id, true);
           return OK;
         },
-        increment_metric: (id, delta) => {
-          const m = h.metrics[id - 1];
-          if (!m) return NOT_FOUND;
-          m.value += BigInt(delta);
+        increment_metric: (id, offset) => {
+          const key = h.metricKeys.get(id), type = id & METRIC_TYPE_MASK;
+          if (!key) return type === METRIC_HISTOGRAM ? BAD_ARGUMENT : NOT_FOUND;
+          const m = h.shared.metrics.get(key);
+          if (type === METRIC_HISTOGRAM || (type === METRIC_COUNTER && offset <= 0n)) return BAD_ARGUMENT; // counters only go up
+          m.value += offset;
           return OK;
         },
         record_metric: (id, value) => {
-          const m = h.metrics[id - 1];
-          if (!m) return NOT_FOUND;
-          m.value = BigInt(value);
+          const key = h.metricKeys.get(id);
+          if (!key) return NOT_FOUND;
+          const m = h.shared.metrics.get(key);
+          if (m.type === METRIC_COUNTER) m.value += value;
+          else if (m.type === METRIC_GAUGE) m.value = value;
+          else m.count++;
+          return OK;
+        },
+        get_metric: (id, ptr) => {
+          const key = h.metricKeys.get(id), type = id & METRIC_TYPE_MASK;
+          if (type === METRIC_HISTOGRAM) return BAD_ARGUMENT;
+          if (!key) return NOT_FOUND;
+          h.view().setBigUint64(ptr, BigInt.asUintN(64, h.shared.metrics.get(key).value), true);
           return OK;
         },
         get_status: () => UNIMPLEMENTED,

@@ -18,7 +18,7 @@
 // -timings adds GET /__v8/timings, answered by the runner, not the filter (for the
 // benchmarks): per stream ended since the last ask, the time in the module's callbacks
 // (ns) and, of that, in this host's functions (host_ns); the calls per import; the
-// largest linear memory of the VMs.
+// largest linear memory of the VMs; the module's metrics, as Envoy's stats would show.
 'use strict';
 
 const fs = require('fs');
@@ -483,7 +483,7 @@ class Runner {
       vm.host.importCounts.clear();
     }
     const body = Buffer.from(JSON.stringify({ ns: this.timings.map(([vm]) => vm), host_ns: this.timings.map(([, host]) => host),
-      imports, memory_bytes: Math.max(...vms.map((vm) => vm.memoryBytes())) }));
+      imports, memory_bytes: Math.max(...vms.map((vm) => vm.memoryBytes())), metrics: this.shared.metricValues() }));
     this.timings = [];
     this.reply(res, 200, [['content-type', 'application/json']], body);
   }
