@@ -57,11 +57,11 @@ func newV8Bench(b *testing.B) *v8Bench {
 // v8Timings is what runner.js's /__v8/timings answers: the module's time in each stream
 // that ended since the last ask, and the largest linear memory of its VMs.
 type v8Timings struct {
-	NS          []int64          `json:"ns"`
-	HostNS      []int64          `json:"host_ns"`
-	Imports     map[string]int   `json:"imports"`
-	MemoryBytes int              `json:"memory_bytes"`
-	Metrics     map[string]int64 `json:"metrics"`
+	NS          []int64             `json:"ns"`
+	HostNS      []int64             `json:"host_ns"`
+	Imports     map[string]v8Import `json:"imports"`
+	MemoryBytes int                 `json:"memory_bytes"`
+	Metrics     map[string]int64    `json:"metrics"`
 }
 
 // timings asks the runner for the streams' times since the last ask, and forgets them.
@@ -78,15 +78,24 @@ func (v *v8Bench) timings(tb testing.TB) v8Timings {
 	return t
 }
 
+// v8Import is one import's calls and their time in runner.js's host functions.
+type v8Import struct {
+	Calls int   `json:"calls"`
+	NS    int64 `json:"ns"`
+}
+
 // add appends more's streams and calls to t.
 func (t *v8Timings) add(more v8Timings) {
 	t.NS = append(t.NS, more.NS...)
 	t.HostNS = append(t.HostNS, more.HostNS...)
 	if t.Imports == nil {
-		t.Imports = map[string]int{}
+		t.Imports = map[string]v8Import{}
 	}
-	for name, n := range more.Imports {
-		t.Imports[name] += n
+	for name, im := range more.Imports {
+		sum := t.Imports[name]
+		sum.Calls += im.Calls
+		sum.NS += im.NS
+		t.Imports[name] = sum
 	}
 }
 
@@ -107,8 +116,8 @@ func (t *v8Timings) report(b *testing.B) {
 		return float64(ns[min(len(ns)-1, int(q*float64(len(ns))))]) / 1e3
 	}
 	calls := 0
-	for _, n := range t.Imports {
-		calls += n
+	for _, im := range t.Imports {
+		calls += im.Calls
 	}
 	b.ReportMetric(quantile(t.NS, 0.5), "median-µs")
 	b.ReportMetric(quantile(t.NS, 0.99), "p99-µs")
@@ -198,7 +207,10 @@ func BenchmarkV8Request(b *testing.B) {
 			}
 			all.report(b)
 			if testing.Verbose() {
-				b.Logf("host calls in %d streams: %v", len(all.NS), all.Imports)
+				for name, im := range all.Imports {
+					b.Logf("%s: %.2f calls and %.2f µs in the host per stream", name,
+						float64(im.Calls)/float64(len(all.NS)), float64(im.NS)/1e3/float64(len(all.NS)))
+				}
 			}
 		})
 	}

@@ -17,18 +17,27 @@ class Trap extends Error {}
 const utf8 = new TextDecoder();
 
 // encodePairs serializes header pairs as the ABI does: a count, then each key's and
-// value's length, then each key and value followed by a NUL.
-function encodePairs(pairs) {
-  const parts = pairs.map(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
-  const size = 4 + parts.reduce((n, [k, v]) => n + 8 + k.length + 1 + v.length + 1, 0);
-  const out = Buffer.alloc(size);
-  out.writeUInt32LE(parts.length, 0);
-  let at = 4 + 8 * parts.length;
-  parts.forEach(([k, v], i) => {
-    out.writeUInt32LE(k.length, 4 + 8 * i);
-    out.writeUInt32LE(v.length, 8 + 8 * i);
-    k.copy(out, at); at += k.length + 1;
-    v.copy(out, at); at += v.length + 1;
+// value's length, then each key and value followed by a NUL. into, when given, is where
+// it writes them (module memory, which copyOut allocates to the size pairsSize gives).
+function pairsSize(pairs) {
+  let size = 4;
+  for (const [k, v] of pairs) size += 8 + Buffer.byteLength(k) + 1 + Buffer.byteLength(v) + 1;
+  return size;
+}
+
+function encodePairs(pairs, into) {
+  const out = into || Buffer.alloc(pairsSize(pairs));
+  out.writeUInt32LE(pairs.length, 0);
+  let at = 4 + 8 * pairs.length;
+  pairs.forEach(([k, v], i) => {
+    const kn = out.write(k, at);
+    out[at + kn] = 0;
+    at += kn + 1;
+    const vn = out.write(v, at);
+    out[at + vn] = 0;
+    at += vn + 1;
+    out.writeUInt32LE(kn, 4 + 8 * i);
+    out.writeUInt32LE(vn, 8 + 8 * i);
   });
   return out;
 }
@@ -99,14 +108,27 @@ class Host {
     this.allocating = false;
     this.configuring = false;
     // With timeImports(): calls per import, and the time spent in this host's functions.
-    this.importCounts = null;
+    this.timing = false; // timeImports() was called
+    this.counters = []; // {name, n, ns} per import
     this.importNs = 0n;
     this.mallocNs = 0n;
   }
 
   // timeImports counts the module's calls into the host and the time they take here.
   timeImports() {
-    this.importCounts = new Map();
+    this.timing = true;
+  }
+
+  // takeImportCounts returns, per import called since the last take, the calls and the
+  // time they took in this host: {name: [calls, ns]}.
+  takeImportCounts() {
+    const out = {};
+    for (const c of this.counters) {
+      if (c.n > 0) out[c.name] = [c.n, Number(c.ns)];
+      c.n = 0;
+      c.ns = 0n;
+    }
+    return out;
   }
 
   // write logs what the module writes to stdout or stderr a line at a time: Go's runtime
@@ -147,22 +169,27 @@ class Host {
   // copyOut allocates in the module (Envoy's allocMemory) and writes data there, then
   // its address and size at ptrPtr and sizePtr. Nothing is allocated for no data.
   copyOut(data, ptrPtr, sizePtr) {
+    return this.writeOut(data.length, (at) => this.u8().set(data, at), ptrPtr, sizePtr);
+  }
+
+  // writeOut is copyOut for size bytes that write(at) puts in the module's memory.
+  writeOut(size, write, ptrPtr, sizePtr) {
     let ptr = 0;
-    if (data.length > 0) {
+    if (size > 0) {
       this.allocating = true;
-      const began = this.importCounts ? process.hrtime.bigint() : 0n;
+      const began = this.timing ? process.hrtime.bigint() : 0n;
       try {
-        ptr = this.malloc(data.length);
+        ptr = this.malloc(size);
       } finally {
         this.allocating = false;
-        if (this.importCounts) this.mallocNs += process.hrtime.bigint() - began;
+        if (this.timing) this.mallocNs += process.hrtime.bigint() - began;
       }
       if (ptr === 0) return INVALID_MEMORY_ACCESS;
-      this.u8().set(data, ptr);
+      write(ptr);
     }
     const v = this.view();
     v.setUint32(ptrPtr, ptr, true);
-    v.setUint32(sizePtr, data.length, true);
+    v.setUint32(sizePtr, size, true);
     return OK;
   }
 
@@ -257,21 +284,29 @@ class Host {
       const name = `${im.module}.${im.name}`;
       const fn = impl[name];
       out[im.module] = out[im.module] || {};
-      out[im.module][im.name] = (...args) => {
-        if (!this.allowed(name)) {
+      const call = (...args) => {
+        // Envoy restricts what a module may call while _initialize or the allocator runs.
+        if ((this.allocating || this.phase !== 'running') && !this.allowed(name)) {
           throw new Trap(`restricted_callback: ${name} called ${this.allocating ? 'inside proxy_on_memory_allocate' : 'during _initialize'}`);
         }
         if (!fn) throw new Trap(`${name}: not given by this start host`);
-        if (!this.importCounts) return fn(...args);
-        // Timed: the time in this host's function, less the module's allocator it calls.
-        this.importCounts.set(name, (this.importCounts.get(name) || 0) + 1);
+        return fn(...args);
+      };
+      const counted = { name, n: 0, ns: 0n };
+      // Timed (timeImports): the time in this host, less the module's allocator it calls.
+      out[im.module][im.name] = (...args) => {
+        if (!this.timing) return call(...args);
         const began = process.hrtime.bigint(), inMalloc = this.mallocNs;
         try {
-          return fn(...args);
+          counted.n++;
+          return call(...args);
         } finally {
-          this.importNs += process.hrtime.bigint() - began - (this.mallocNs - inMalloc);
+          const ns = process.hrtime.bigint() - began - (this.mallocNs - inMalloc);
+          counted.ns += ns;
+          this.importNs += ns;
         }
       };
+      this.counters.push(counted);
     }
     return out;
   }
@@ -352,7 +387,12 @@ class Host {
         },
         get_header_map_pairs: (type, ptrPtr, sizePtr) => {
           const m = h.headerMap(type); // an absent map reads as no pairs
-          return h.copyOut(m && m.length > 0 ? encodePairs(m) : Buffer.alloc(0), ptrPtr, sizePtr);
+          if (!m || m.length === 0) return h.copyOut(Buffer.alloc(0), ptrPtr, sizePtr);
+          const size = pairsSize(m);
+          return h.writeOut(size, (at) => {
+            const mem = h.u8();
+            encodePairs(m, Buffer.from(mem.buffer, mem.byteOffset + at, size));
+          }, ptrPtr, sizePtr);
         },
         get_header_map_value: (type, kPtr, kLen, ptrPtr, sizePtr) => {
           const m = h.headerMap(type);

@@ -17,7 +17,8 @@
 // Request and response bodies are buffered whole, so each body callback is called once.
 // -timings adds GET /__v8/timings, answered by the runner, not the filter (for the
 // benchmarks): per stream ended since the last ask, the time in the module's callbacks
-// (ns) and, of that, in this host's functions (host_ns); the calls per import; the
+// (ns) and, of that, in this host's functions (host_ns); per import, its calls and their
+// time in this host; the
 // largest linear memory of the VMs; the module's metrics, as Envoy's stats would show.
 'use strict';
 
@@ -479,8 +480,11 @@ class Runner {
     const vms = [this.main, ...this.workers];
     const imports = {};
     for (const vm of vms) {
-      for (const [name, n] of vm.host.importCounts) imports[name] = (imports[name] || 0) + n;
-      vm.host.importCounts.clear();
+      for (const [name, [n, ns]] of Object.entries(vm.host.takeImportCounts())) {
+        const sum = imports[name] || (imports[name] = { calls: 0, ns: 0 });
+        sum.calls += n;
+        sum.ns += ns;
+      }
     }
     const body = Buffer.from(JSON.stringify({ ns: this.timings.map(([vm]) => vm), host_ns: this.timings.map(([, host]) => host),
       imports, memory_bytes: Math.max(...vms.map((vm) => vm.memoryBytes())), metrics: this.shared.metricValues() }));
