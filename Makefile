@@ -6,7 +6,7 @@ APP     ?= 127.0.0.1:3000
 IDP     ?= 127.0.0.1:9001
 USERS   ?= 127.0.0.1:9002
 
-.PHONY: build run test check bench bench-compare size fuzz clean
+.PHONY: build run test check bench bench-v8 bench-compare size fuzz clean
 
 ## build: compile the filter to $(MODULE) with the standard Go toolchain, then make it
 ## load in Envoy 1.33 (see cmd/wasmstub: an import of a file function nothing calls)
@@ -76,25 +76,29 @@ bench: build
 	  $(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./flow ./jwks ./session | tee dist/bench-wasm.txt
 	$(GO) test -run '^$$' -bench . -skip 'LinearMemory|V8' -count $(BENCHCOUNT) ./e2e/... | tee dist/bench-vm.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkLinearMemory' -count 1 ./e2e | tee dist/bench-memory.txt
-	@if ! command -v node >/dev/null; then echo "SKIPPED: the V8 benchmarks: no Node.js (apt-get install nodejs)"; else \
-	  ./scripts/build-baseline.sh $(V8_BASELINE) $(V8_BASELINE_MODULE) && \
-	  rm -f dist/bench-v8-head.txt dist/bench-v8-base.txt && \
-	  for i in $$(seq $(BENCHCOUNT)); do \
-	    $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e >>dist/bench-v8-head.txt && \
-	    $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e -args -v8-module=$(CURDIR)/$(V8_BASELINE_MODULE) >>dist/bench-v8-base.txt || exit 1; \
-	  done && \
-	  $(GO) test -run '^$$' -bench 'V8LinearMemory' -count 1 ./e2e | tee dist/bench-v8-memory.txt && \
-	  $(GO) test -run '^$$' -bench 'V8LinearMemory' -count 1 ./e2e -args -v8-module=$(CURDIR)/$(V8_BASELINE_MODULE) | tee -a dist/bench-v8-memory.txt; \
-	fi
 	@ls -l $(MODULE) | awk '{print "module size: " $$5 " bytes"}' | tee dist/bench-module.txt
 	@echo "== native vs Wasm (wazero), medians of $(BENCHCOUNT)"
 	$(GO) run $(BENCHSTAT) -ignore goos,goarch,cpu native=dist/bench-native.txt wasm=dist/bench-wasm.txt
 	@echo "== in the module (e2e), medians of $(BENCHCOUNT)"
 	$(GO) run $(BENCHSTAT) dist/bench-vm.txt
-	@if [ -s dist/bench-v8-head.txt ]; then \
-	  echo "== in V8 with Envoy's flags: the module of $(V8_BASELINE) against this one, medians of $(BENCHCOUNT) run side by side"; \
-	  $(GO) run $(BENCHSTAT) $(V8_BASELINE)=dist/bench-v8-base.txt this=dist/bench-v8-head.txt; \
-	fi
+	@$(MAKE) --no-print-directory bench-v8
+
+## bench-v8 (part of bench): the module in V8 with Envoy's flags, run after run beside
+## the module of V8_BASELINE: TurboFan compile, instantiate and start, time inside the
+## module per request path, linear memory after 1k and 100k requests
+bench-v8: build
+	@mkdir -p dist
+	@if ! command -v node >/dev/null; then echo "SKIPPED: the V8 benchmarks: no Node.js (apt-get install nodejs)"; exit 0; fi; \
+	./scripts/build-baseline.sh $(V8_BASELINE) $(V8_BASELINE_MODULE) && \
+	rm -f dist/bench-v8-head.txt dist/bench-v8-base.txt && \
+	for i in $$(seq $(BENCHCOUNT)); do \
+	  $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e >>dist/bench-v8-head.txt && \
+	  $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e -args -v8-module=$(CURDIR)/$(V8_BASELINE_MODULE) >>dist/bench-v8-base.txt || exit 1; \
+	done && \
+	$(GO) test -run '^$$' -bench 'V8LinearMemory' -count 1 ./e2e | tee dist/bench-v8-memory.txt && \
+	$(GO) test -run '^$$' -bench 'V8LinearMemory' -count 1 ./e2e -args -v8-module=$(CURDIR)/$(V8_BASELINE_MODULE) | tee -a dist/bench-v8-memory.txt && \
+	echo "== in V8 with Envoy's flags: the module of $(V8_BASELINE) against this one, medians of $(BENCHCOUNT) run side by side" && \
+	$(GO) run $(BENCHSTAT) $(V8_BASELINE)=dist/bench-v8-base.txt this=dist/bench-v8-head.txt
 
 ## bench-compare: entra-auth (module in the wazero runner) against oauth2-proxy (built from
 ## the module proxy into .cache, once) and the upstream alone, on loopback, pinned to
