@@ -85,14 +85,15 @@ bench: build
 
 ## bench-v8 (part of bench): the module in V8 with Envoy's flags, run after run beside
 ## the module of V8_BASELINE: TurboFan compile, instantiate and start, time inside the
-## module per request path, linear memory after 1k and 100k requests
+## module per request path, linear memory after 1k and 100k requests; and the floor (the
+## SDK and Go's runtime alone, e2e/testdata/floor)
 bench-v8: build
 	@mkdir -p dist
 	@if ! command -v node >/dev/null; then echo "SKIPPED: the V8 benchmarks: no Node.js (apt-get install nodejs)"; exit 0; fi; \
 	./scripts/build-baseline.sh $(V8_BASELINE) $(V8_BASELINE_MODULE) && \
 	rm -f dist/bench-v8-head.txt dist/bench-v8-base.txt && \
 	for i in $$(seq $(BENCHCOUNT)); do \
-	  $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e >>dist/bench-v8-head.txt && \
+	  $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request|V8Floor' -count 1 ./e2e >>dist/bench-v8-head.txt && \
 	  $(GO) test -run '^$$' -bench 'V8Compile|V8Start|V8Request' -count 1 ./e2e -args -v8-module=$(CURDIR)/$(V8_BASELINE_MODULE) >>dist/bench-v8-base.txt || exit 1; \
 	done && \
 	$(GO) test -run '^$$' -bench 'V8LinearMemory' -count 1 ./e2e | tee dist/bench-v8-memory.txt && \

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -272,4 +275,33 @@ func BenchmarkV8LinearMemory(b *testing.B) {
 	b.ReportMetric(float64(after1k)/1024, "KiB-after-1k")
 	b.ReportMetric(float64(after100k)/1024, "KiB-after-100k")
 	b.ReportMetric((float64(after100k)-float64(after1k))/1024, "KiB-growth")
+}
+
+// BenchmarkV8Floor is e2e/testdata/floor in V8 with Envoy's flags: the SDK, sdkbinding
+// and Go's runtime with nothing of the filter, reading the request headers and letting
+// the request go. Its time per request is the floor under every path of
+// BenchmarkV8Request, which the same browser request (a skip_paths one) compares to.
+func BenchmarkV8Floor(b *testing.B) {
+	nodePath(b)
+	dir := b.TempDir()
+	module := filepath.Join(dir, "floor.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", module, "./testdata/floor")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build the floor module: %v\n%s", err, out)
+	}
+	if err := stubModule(module, ""); err != nil {
+		b.Fatal(err)
+	}
+	s := newStack(b, stackOptions{engine: "v8", concurrency: 1, logLevel: "warn", runnerArgs: []string{"-timings", "-wasm", module}})
+	v := &v8Bench{stack: s}
+	br := v.browser()
+	v.timings(b)
+	for b.Loop() {
+		if p := br.get("/healthz"); p.status != 200 {
+			b.Fatalf("%d: %.300s", p.status, p.body)
+		}
+	}
+	all := v.timings(b)
+	all.report(b)
 }

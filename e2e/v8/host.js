@@ -19,26 +19,43 @@ const utf8 = new TextDecoder();
 // encodePairs serializes header pairs as the ABI does: a count, then each key's and
 // value's length, then each key and value followed by a NUL. into, when given, is where
 // it writes them (module memory, which copyOut allocates to the size pairsSize gives).
+// Header text is nearly always ASCII, which is copied a character at a time (Buffer's
+// UTF-8 encoder costs more per short string); anything else goes through the encoder.
 function pairsSize(pairs) {
   let size = 4;
-  for (const [k, v] of pairs) size += 8 + Buffer.byteLength(k) + 1 + Buffer.byteLength(v) + 1;
+  for (const [k, v] of pairs) size += 8 + utf8Length(k) + 1 + utf8Length(v) + 1;
   return size;
+}
+
+function utf8Length(s) {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  return s.length;
+}
+
+// putText writes s at at in out and returns how many bytes it took.
+function putText(out, s, at) {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return out.write(s, at);
+    out[at + i] = c;
+  }
+  return s.length;
 }
 
 function encodePairs(pairs, into) {
   const out = into || Buffer.alloc(pairsSize(pairs));
   out.writeUInt32LE(pairs.length, 0);
   let at = 4 + 8 * pairs.length;
-  pairs.forEach(([k, v], i) => {
-    const kn = out.write(k, at);
+  for (let i = 0; i < pairs.length; i++) {
+    const kn = putText(out, pairs[i][0], at);
     out[at + kn] = 0;
     at += kn + 1;
-    const vn = out.write(v, at);
+    const vn = putText(out, pairs[i][1], at);
     out[at + vn] = 0;
     at += vn + 1;
     out.writeUInt32LE(kn, 4 + 8 * i);
     out.writeUInt32LE(vn, 8 + 8 * i);
-  });
+  }
   return out;
 }
 
