@@ -9,6 +9,7 @@ const crypto = require('crypto');
 // WasmResult (proxy-wasm-cpp-host include/proxy-wasm/wasm_api_impl.h, word.h).
 const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, INVALID_MEMORY_ACCESS = 6, CAS_MISMATCH = 8, UNIMPLEMENTED = 12;
 const VM_CONFIGURATION = 6, PLUGIN_CONFIGURATION = 7; // proxy_get_buffer_bytes types
+const MAP_TYPE_MAX = 7, BUFFER_TYPE_MAX = 8; // the ABI's last header map and buffer types
 // Metric types and ids (Envoy's wasm.h: kMetricTypeMask, kMetricIdIncrement).
 const METRIC_COUNTER = 0, METRIC_GAUGE = 1, METRIC_HISTOGRAM = 2, METRIC_TYPE_MASK = 0x3, METRIC_ID_STEP = 4;
 
@@ -212,18 +213,34 @@ class Host {
 
   // headerMap is the list of pairs a map type names for the effective context, or null
   // when that map does not exist now (BadArgument, as the wazero host answers).
+  // A stream's request headers can be read and changed until they go on (upstream, or
+  // answered), its response headers likewise; Envoy's Context lets go of each map then
+  // (source/extensions/common/wasm/context.cc, decodeHeaders and continueStream set
+  // request_headers_ to nullptr). The wazero host's headerMapFor answers alike.
   headerMap(type) {
     if (type === 6) return this.callResponse ? this.callResponse.headers : null; // HttpCallResponseHeaders
     const stream = this.streams.get(this.effective);
     if (!stream) return null;
-    if (type === 0) return stream.requestHeaders; // RequestHeaders
-    if (type === 2) return stream.responseHeaders; // ResponseHeaders, once the response began
+    if (type === 0 && stream.requestOpen) return stream.requestHeaders; // RequestHeaders
+    if (type === 2 && stream.responseOpen) return stream.responseHeaders; // ResponseHeaders
+    return null;
+  }
+
+  // buffer is the buffer a proxy_get_buffer_* type names now, or null.
+  buffer(type) {
+    const stream = this.streams.get(this.effective);
+    if (type === 4 && this.callResponse) return this.callResponse.body; // HttpCallResponseBody
+    if (type === 0 && stream && stream.requestBody) return stream.requestBody; // HttpRequestBody
+    if (type === 1 && stream && stream.responseBody) return stream.responseBody; // HttpResponseBody
+    if (type === VM_CONFIGURATION) return this.vmConfiguration;
+    if (type === PLUGIN_CONFIGURATION && this.configuring) return this.configuration;
     return null;
   }
 
   // mutate changes a stream's header map in place with change, which edits it or returns
   // its new pairs (or a result code). The wazero host's mutateHeaders answers alike.
   mutate(type, change) {
+    if (type > MAP_TYPE_MAX) return BAD_ARGUMENT;
     const m = this.headerMap(type);
     if (!m || type === 6) return BAD_ARGUMENT; // absent, or a call's answer (read-only)
     const out = change(m);
@@ -403,6 +420,7 @@ class Host {
           return OK;
         },
         get_header_map_pairs: (type, ptrPtr, sizePtr) => {
+          if (type > MAP_TYPE_MAX) return BAD_ARGUMENT;
           const m = h.headerMap(type); // an absent map reads as no pairs
           if (!m || m.length === 0) return h.copyOut(Buffer.alloc(0), ptrPtr, sizePtr);
           const size = pairsSize(m);
@@ -412,6 +430,7 @@ class Host {
           }, ptrPtr, sizePtr);
         },
         get_header_map_value: (type, kPtr, kLen, ptrPtr, sizePtr) => {
+          if (type > MAP_TYPE_MAX) return BAD_ARGUMENT;
           const m = h.headerMap(type);
           if (!m) return BAD_ARGUMENT;
           const key = h.text(kPtr, kLen).toLowerCase();
@@ -472,17 +491,25 @@ class Host {
           return OK;
         },
         done: () => (h.onDone && h.onDone() ? OK : NOT_FOUND), // a retiring root context may go
-        get_buffer_status: () => NOT_FOUND,
-        get_header_map_size: () => NOT_FOUND,
+        get_buffer_status: (type, lenPtr, flagsPtr) => {
+          if (type > BUFFER_TYPE_MAX) return BAD_ARGUMENT;
+          const buf = h.buffer(type);
+          if (!buf) return NOT_FOUND;
+          h.view().setUint32(lenPtr, buf.length, true);
+          h.view().setUint32(flagsPtr, 0, true);
+          return OK;
+        },
+        // The bytes of a stream's own header map, names and values (Envoy's byteSize).
+        get_header_map_size: (type, sizePtr) => {
+          const m = type === 0 || type === 2 ? h.headerMap(type) : null;
+          if (!m) return BAD_ARGUMENT;
+          h.view().setUint32(sizePtr, m.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0), true);
+          return OK;
+        },
         get_buffer_bytes: (type, start, max, ptrPtr, sizePtr) => {
-          let buf;
-          const stream = h.streams.get(h.effective);
-          if (type === 4 && h.callResponse) buf = h.callResponse.body; // HttpCallResponseBody
-          else if (type === 0 && stream && stream.requestBody) buf = stream.requestBody; // HttpRequestBody
-          else if (type === 1 && stream && stream.responseBody) buf = stream.responseBody; // HttpResponseBody
-          else if (type === VM_CONFIGURATION) buf = h.vmConfiguration;
-          else if (type === PLUGIN_CONFIGURATION && h.configuring) buf = h.configuration;
-          else return NOT_FOUND;
+          if (type > BUFFER_TYPE_MAX) return BAD_ARGUMENT;
+          const buf = h.buffer(type);
+          if (!buf) return NOT_FOUND;
           return h.copyOut(buf.subarray(start, start + max), ptrPtr, sizePtr);
         },
         get_property: (pathPtr, pathLen, ptrPtr, sizePtr) => {

@@ -519,7 +519,8 @@ class StreamRun {
     const h = vm.host;
     this.id = h.nextContext++;
     this.s = { id: this.id, root: h.root, requestHeaders, responseHeaders: null, requestBody: null, responseBody: null,
-      localResponse: null, continued: false, wake: null, vmNs: 0n, hostNs: 0n, replying: false };
+      localResponse: null, continued: false, wake: null, vmNs: 0n, hostNs: 0n, replying: false,
+      requestOpen: true, responseOpen: false }; // which header maps the filter may still touch
   }
 
   async run() {
@@ -530,7 +531,9 @@ class StreamRun {
     try {
       vm.callback('proxy_on_context_create', id, s.root);
       let r = vm.callback('proxy_on_request_headers', id, s.requestHeaders.length, this.body.length === 0 ? 1 : 0);
-      if (!(await this.proceed(r))) return await this.answered(); // awaited: the finally block ends the stream
+      const went = await this.proceed(r);
+      s.requestOpen = false; // the headers went on, or the stream was answered
+      if (!went) return await this.answered(); // awaited: the finally block ends the stream
       if (this.body.length > 0) {
         s.requestBody = this.body;
         r = vm.callback('proxy_on_request_body', id, this.body.length, 1);
@@ -606,10 +609,13 @@ class StreamRun {
   async throughResponse(headers, body, local) {
     const { vm, s, id } = this;
     s.responseHeaders = headers;
+    s.responseOpen = true;
     s.replying = local;
     s.localResponse = null;
     let r = vm.callback('proxy_on_response_headers', id, headers.length, body.length === 0 ? 1 : 0);
-    if (!(await this.proceed(r))) return this.afterResponseStopped(local);
+    const went = await this.proceed(r);
+    s.responseOpen = false;
+    if (!went) return this.afterResponseStopped(local);
     if (body.length > 0) {
       s.responseBody = body;
       r = vm.callback('proxy_on_response_body', id, body.length, 1);
