@@ -120,6 +120,8 @@ func startProcess(t testing.TB, file string, env []string, args ...string) *proc
 }
 
 type seen struct {
+	Method  string              `json:"method"`
+	Host    string              `json:"host"`
 	Path    string              `json:"path"`
 	Headers map[string][]string `json:"headers"`
 	Body    string              `json:"body"`
@@ -139,7 +141,7 @@ func echoUpstream(t testing.TB) *httptest.Server {
 		for k, v := range r.Header {
 			h[strings.ToLower(k)] = v
 		}
-		got := seen{r.URL.RequestURI(), h, string(body)}
+		got := seen{r.Method, r.Host, r.URL.RequestURI(), h, string(body)}
 		echoMu.Lock()
 		echoLog[self] = append(echoLog[self], got)
 		echoMu.Unlock()

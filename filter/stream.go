@@ -109,7 +109,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	}
 	switch f.Route(s.req) {
 	case flow.RouteSkip:
-		return s.pass()
+		return s.letThrough(nil) // no identity; signed when upstream_signature says so
 	case flow.RouteCallback:
 		return s.callback()
 	case flow.RouteLogin:
@@ -227,10 +227,12 @@ func (s *stream) authorized(groups, roles, scopes []string, bearer bool) bool {
 	return false
 }
 
-// letThrough sets the identity headers and lets the request go upstream. The
-// x-auth-request-* headers were removed from the request already and are added; any
-// other (a forwarded access token in authorization, say) replaces what the client sent.
+// letThrough sets the identity headers, with their signature when upstream_signature
+// is configured, and lets the request go upstream. The x-auth-request-* headers were
+// removed from the request already and are added; any other (a forwarded access token
+// in authorization, say) replaces what the client sent.
 func (s *stream) letThrough(identity [][2]string) types.Action {
+	identity = s.plugin.flow.Signed(s.req, identity)
 	// One call per header: cheaper inside the VM than serializing every header anew.
 	for _, h := range identity {
 		set := proxywasm.AddHttpRequestHeader

@@ -59,6 +59,9 @@ type Config struct {
 	RefreshBefore time.Duration
 	// UserSync, when set, sends each signed-in user to the application's endpoint.
 	UserSync *UserSyncConfig
+	// UpstreamSignature, when set, is the secret the filter signs what it sends upstream
+	// with (upstream_signature; package upstreamsig).
+	UpstreamSignature []byte
 	// APIAudiences, when set, accept bearer access tokens issued to these audiences.
 	APIAudiences []string
 	// Access are the authorization rules (allowed_groups, allowed_roles, rules).
@@ -100,7 +103,7 @@ var knownKeys = []string{
 	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
 	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences", "allowed_groups", "allowed_roles", "rules",
-	"forward_access_token", "obo_scopes", "obo_header", "graph_cluster", "graph_url",
+	"forward_access_token", "obo_scopes", "obo_header", "graph_cluster", "graph_url", "upstream_signature",
 }
 
 // configParser collects every problem, so that one start-up log names them all.
@@ -357,6 +360,7 @@ func ParseConfig(data []byte, getenv func(string) (string, bool)) (*Config, erro
 	c.JWKSRefreshInterval = p.duration("jwks_refresh_interval", time.Hour, time.Minute, 7*24*time.Hour)
 	c.RefreshBefore = p.duration("refresh_before", 5*time.Minute, 0, 24*time.Hour)
 	c.UserSync = p.parseUserSync()
+	c.UpstreamSignature = p.parseUpstreamSignature()
 	c.APIAudiences = p.strings("api_audiences", false)
 	c.Access = p.parseAccessRules()
 	p.parseDownstream(c)

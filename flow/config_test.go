@@ -139,6 +139,12 @@ func TestParseConfigErrorsNameTheKeyAndTheFix(t *testing.T) {
 		{"bad skip path", `{` + base + `,"skip_paths":["health"]}`, []string{`"skip_paths"`}},
 		{"wrong type", `{` + base + `,"idp_timeout":true}`, []string{`"idp_timeout"`}},
 		{"bad client auth", `{` + base + `,"client_auth":"private_key_jwt"}`, []string{`"client_auth"`}},
+		{"upstream_signature not an object", `{` + base + `,"upstream_signature":"x"}`, []string{`"upstream_signature": must be an object`}},
+		{"upstream_signature without a secret", `{` + base + `,"upstream_signature":{}}`, []string{`"upstream_signature.secret": is required`}},
+		{"upstream_signature secret unset in the VM", `{` + base + `,"upstream_signature":{"secret_env":"UPSTREAM_SECRET"}}`, []string{`"upstream_signature.secret_env": environment variable UPSTREAM_SECRET is not set`}},
+		{"upstream_signature secret too short", `{` + base + `,"upstream_signature":{"secret":"short"}}`, []string{`"upstream_signature.secret": must be at least 32 characters`}},
+		{"upstream_signature secret a list", `{` + base + `,"upstream_signature":{"secret":["` + strings.Repeat("a", 40) + `"]}}`, []string{`"upstream_signature.secret": must be a string`}},
+		{"upstream_signature unknown key", `{` + base + `,"upstream_signature":{"secret":"` + strings.Repeat("a", 40) + `","header":"x"}}`, []string{`"upstream_signature.header": unknown key`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
