@@ -51,6 +51,8 @@ type stackOptions struct {
 	clusters, env map[string]string
 	// runnerArgs are more flags for the runner (a later -wasm replaces the module).
 	runnerArgs []string
+	// upstreamURL, when set, is the application instead of the echoing upstream.
+	upstreamURL string
 	// engine, when set, is the engine whatever -engine says (the V8 benchmarks'), and
 	// nodeFlags are more flags for Node when the engine is V8.
 	engine    string
@@ -138,7 +140,11 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if level == "" {
 		level = "info"
 	}
-	args := []string{"-log-level", level, "-config", path, "-upstream", s.upstream.URL, "-cluster", "entra=" + mockSrv.URL,
+	upstream := s.upstream.URL
+	if o.upstreamURL != "" {
+		upstream = o.upstreamURL
+	}
+	args := []string{"-log-level", level, "-config", path, "-upstream", upstream, "-cluster", "entra=" + mockSrv.URL,
 		"-env", "ENTRA_CLIENT_SECRET=" + mockentra.DemoClientSecret, "-concurrency", strconv.Itoa(concurrency),
 		"-tls-cert", tlsFiles.cert, "-tls-key", tlsFiles.key}
 	for name, u := range o.clusters {
