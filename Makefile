@@ -6,7 +6,7 @@ APP     ?= 127.0.0.1:3000
 IDP     ?= 127.0.0.1:9001
 USERS   ?= 127.0.0.1:9002
 
-.PHONY: build run test check bench bench-v8 bench-compare size fuzz clean
+.PHONY: build run run-django test check bench bench-v8 bench-compare size fuzz clean
 
 ## build: compile the filter to $(MODULE) with the standard Go toolchain, then make it
 ## load in Envoy 1.33 (see cmd/wasmstub: an import of a file function nothing calls)
@@ -26,6 +26,15 @@ run: build
 	$(GO) build -o bin/mockentra ./e2e/cmd/mockentra
 	$(GO) build -o bin/usersync ./e2e/cmd/usersync
 	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) USERS=$(USERS) CONFIG=$(CONFIG) ./scripts/run-local.sh
+
+## run-django: what make run starts, with the reference Django project (examples/django)
+## as the application and its user-sync endpoint, the filter signing what it sends it;
+## needs Debian's python3-django
+run-django: build
+	@mkdir -p bin
+	$(GO) build -o bin/wasmhost ./e2e/cmd/wasmhost
+	$(GO) build -o bin/mockentra ./e2e/cmd/mockentra
+	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) APP_KIND=django CONFIG=$(CONFIG) ./scripts/run-local.sh
 
 ## test: vet, then every test (unit, host, end-to-end) with the race detector, then the
 ## long tests without it (the race detector makes their 100,000 and 200,000 requests too

@@ -3,7 +3,9 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -212,5 +214,42 @@ func TestLocalRunRefuses(t *testing.T) {
 				t.Fatalf("exit %v, output:\n%s\nwant %q", err, out, tc.want)
 			}
 		})
+	}
+}
+
+// make run-django: the same setup with the reference Django project as the application
+// (and its user-sync endpoint). A newcomer from Django signs in and lands on Django's page
+// as the synced user; Django refuses what does not come through the filter.
+func TestLocalRunWithDjango(t *testing.T) {
+	onceAcrossPasses(t)
+	djangoPython(t)
+	run := startLocalRun(t, "APP_KIND=django", "DJANGO_DB="+filepath.Join(t.TempDir(), "django.sqlite3"))
+	if !strings.Contains(run.output.String(), "starting the Django project") {
+		t.Fatalf("the script did not start Django:\n%s", run.output)
+	}
+	start := get(t, run.site, "")
+	authorize, _ := url.Parse(start.Header.Get("Location"))
+	if start.StatusCode != 302 || authorize == nil {
+		t.Fatalf("signed out: %d", start.StatusCode)
+	}
+	q := authorize.Query()
+	q.Set("mock_user", "grace@contoso.example")
+	authorize.RawQuery = q.Encode()
+	back := get(t, authorize.String(), "")
+	done := get(t, back.Header.Get("Location"), cookieHeader(start))
+	if done.StatusCode != 302 {
+		t.Fatalf("callback: %d", done.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", run.site, nil)
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Cookie", cookieHeader(done))
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Signed in as grace@contoso.example") {
+		t.Fatalf("Django's page through the filter: %d %.300s", resp.StatusCode, body)
 	}
 }

@@ -14,6 +14,11 @@
 # uses client_assertion). Every ENTRA_* variable of the environment reaches the VM.
 # ENTRA_COOKIE_SECRET and USER_SYNC_SECRET, when set, are used rather than fresh random
 # ones, so that an Envoy started with the top-level envoy.yaml can share them.
+#
+# APP_KIND=django (make run-django) puts examples/django on APP instead of the demo
+# application, as the application and its user-sync endpoint (no separate service), with
+# its SQLite database in DJANGO_DB; the filter signs what it sends it (upstream_signature,
+# ENTRA_UPSTREAM_SECRET). It needs Debian's python3-django (PYTHON names another Python).
 set -euo pipefail
 listen=${LISTEN:-127.0.0.1:8080}
 app=${APP:-127.0.0.1:3000}
@@ -22,7 +27,25 @@ users=${USERS:-127.0.0.1:9002}
 users_db=${USERS_DB:-dist/users.db}
 bin=${BIN:-bin}
 wasm=${WASM:-dist/entra-auth.wasm}
+app_kind=${APP_KIND:-demo}
 config_file=${CONFIG:-examples/local/plugin.json}
+django_db=${DJANGO_DB:-dist/django.sqlite3}
+case $app_kind in
+  demo) ;;
+  django)
+    [ -n "${CONFIG:-}" ] || config_file=examples/local/plugin-django.json
+    python=${PYTHON:-}
+    for candidate in /usr/bin/python3 python3; do
+      [ -n "$python" ] && break
+      "$candidate" -c 'import django' 2>/dev/null && python=$candidate
+    done
+    if [ -z "$python" ]; then
+      echo "run: APP_KIND=django needs a Python with Django: apt-get install python3-django" >&2
+      exit 1
+    fi
+    ;;
+  *) echo "run: APP_KIND=$app_kind: want demo or django" >&2; exit 1 ;;
+esac
 
 # The identity provider: the mock, or the configuration's authority.
 authority=$(sed -n 's/.*"authority"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$config_file" | head -n 1)
@@ -47,7 +70,8 @@ trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
 # in_use ADDRESS: whether something already accepts connections there.
 in_use() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
-addresses=("LISTEN=$listen" "APP=$app" "USERS=$users")
+addresses=("LISTEN=$listen" "APP=$app")
+[ "$app_kind" = demo ] && addresses+=("USERS=$users")
 $mock && addresses+=("IDP=$idp")
 for pair in "${addresses[@]}"; do
   if in_use "${pair#*=}"; then
@@ -76,17 +100,34 @@ else
   echo "run: signing in with $authority (configuration $config_file)"
 fi
 
-echo "run: starting the demo application on $app"
-"$bin/demoapp" -listen "$app" &
-pids+=($!)
-wait_for "demo application" "${pids[-1]}" "$app"
-
-echo "run: starting the user-sync service on $users (database $users_db)"
-mkdir -p "$(dirname "$users_db")"
 user_sync_secret=${USER_SYNC_SECRET:-$(head -c 24 /dev/urandom | base64)}
-USER_SYNC_SECRET=$user_sync_secret "$bin/usersync" -listen "$users" -db "$users_db" &
-pids+=($!)
-wait_for "user-sync service" "${pids[-1]}" "$users"
+users_url=http://$users
+if [ "$app_kind" = django ]; then
+  upstream_secret=${ENTRA_UPSTREAM_SECRET:-$(head -c 32 /dev/urandom | base64)}
+  tenant=$(sed -n 's/.*"tenant_id"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$config_file" | head -n 1)
+  mkdir -p "$(dirname "$django_db")"
+  django_db=$(cd "$(dirname "$django_db")" && pwd)/$(basename "$django_db")
+  export DJANGO_DB=$django_db DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost,django.local ENTRA_ALLOWED_TENANTS=$tenant \
+    ENTRA_UPSTREAM_SECRETS=$upstream_secret
+  echo "run: starting the Django project (examples/django) on $app (database $django_db)"
+  (cd examples/django && USER_SYNC_SECRET=$user_sync_secret "$python" manage.py migrate --noinput >/dev/null)
+  (cd examples/django && USER_SYNC_SECRET=$user_sync_secret exec "$python" manage.py runserver "$app" --noreload) &
+  pids+=($!)
+  wait_for "Django project" "${pids[-1]}" "$app"
+  users_url=http://$app
+  export ENTRA_UPSTREAM_SECRET=$upstream_secret
+else
+  echo "run: starting the demo application on $app"
+  "$bin/demoapp" -listen "$app" &
+  pids+=($!)
+  wait_for "demo application" "${pids[-1]}" "$app"
+
+  echo "run: starting the user-sync service on $users (database $users_db)"
+  mkdir -p "$(dirname "$users_db")"
+  USER_SYNC_SECRET=$user_sync_secret "$bin/usersync" -listen "$users" -db "$users_db" &
+  pids+=($!)
+  wait_for "user-sync service" "${pids[-1]}" "$users"
+fi
 
 config=$(mktemp)
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -f "$config"' EXIT INT TERM
@@ -108,6 +149,10 @@ if $mock; then
 else
   echo "run: open http://localhost:${listen##*:}/ and sign in with your Entra ID account"
 fi
-echo "run: the users synced so far are at http://$users/ ; Ctrl-C stops everything"
+if [ "$app_kind" = django ]; then
+  echo "run: the users synced so far are in Django's admin, http://localhost:${listen##*:}/admin/ ; Ctrl-C stops everything"
+else
+  echo "run: the users synced so far are at http://$users/ ; Ctrl-C stops everything"
+fi
 "$bin/wasmhost" -wasm "$wasm" -config "$config" -listen "$listen" -upstream "http://$app" \
-  -cluster "entra=$idp_origin" -cluster "graph=$graph" -cluster "users=http://$users" -concurrency 2 "${vm_env[@]}"
+  -cluster "entra=$idp_origin" -cluster "graph=$graph" -cluster "users=$users_url" -concurrency 2 "${vm_env[@]}"
