@@ -232,6 +232,11 @@ func TestDjangoBehindTheFilter(t *testing.T) {
 		// The control: the same request, signed as the filter signs, is served.
 		{"signed as the filter signs", map[string]string{"X-Auth-Request-User-Id": fmt.Sprint(a0.ID),
 			"X-Auth-Request-Signature": sign(time.Now(), "/", userID)}, 200},
+		// Another spelling of a signed header, with another value: WSGI folds both into
+		// one name. Django's own server drops names with '_' (served as the signed user);
+		// servers that keep them join the two values, and the signature fails (403).
+		{"a signed header in another spelling", map[string]string{"X-Auth-Request-User-Id": fmt.Sprint(a0.ID),
+			"X_Auth_Request_User_Id": "999", "X-Auth-Request-Signature": sign(time.Now(), "/", userID)}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", d.url+"/", nil)
@@ -250,6 +255,9 @@ func TestDjangoBehindTheFilter(t *testing.T) {
 			}
 			if tc.want == 403 && !strings.Contains(string(body), "did not come through the sign-in proxy") {
 				t.Fatalf("refused, but not by the signature check: %.200s", body)
+			}
+			if tc.want == 200 && !strings.Contains(string(body), `"username": "ada@contoso.example"`) {
+				t.Fatalf("served, but not as the signed user: %.200s", body)
 			}
 		})
 	}

@@ -6,15 +6,15 @@ import (
 	"testing"
 )
 
-// The README's Django excerpts are the project's files as they are: what a Django team
-// copies is what TestDjangoBehindTheFilter runs.
+// The README's Django and Python excerpts are the project's files as they are: what a
+// Django team copies is what TestDjangoBehindTheFilter runs.
 func TestREADMEShowsTheDjangoProjectAsItIs(t *testing.T) {
 	onceAcrossPasses(t)
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, file := range []string{"accounts/models.py", "accounts/views.py"} {
+	for _, file := range []string{"accounts/models.py", "accounts/views.py", "accounts/signature.py"} {
 		code, err := os.ReadFile("../examples/django/" + file)
 		if err != nil {
 			t.Fatal(err)
