@@ -80,9 +80,9 @@ WASMEXEC   := $(shell $(GO) env GOROOT)/lib/wasm
 bench: build
 	@mkdir -p bin dist
 	$(GO) build -o bin/wazero github.com/tetratelabs/wazero/cmd/wazero
-	$(GO) test -run '^$$' -bench . -cpu 1 -count $(BENCHCOUNT) ./flow ./jwks ./session | tee dist/bench-native.txt
+	$(GO) test -run '^$$' -bench . -cpu 1 -count $(BENCHCOUNT) ./flow ./jwks ./session ./upstreamsig | tee dist/bench-native.txt
 	PATH="$(CURDIR)/bin:$(WASMEXEC):$$PATH" GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
-	  $(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./flow ./jwks ./session | tee dist/bench-wasm.txt
+	  $(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./flow ./jwks ./session ./upstreamsig | tee dist/bench-wasm.txt
 	$(GO) test -run '^$$' -bench . -skip 'LinearMemory|V8' -count $(BENCHCOUNT) ./e2e/... | tee dist/bench-vm.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkLinearMemory' -count 1 ./e2e | tee dist/bench-memory.txt
 	@ls -l $(MODULE) | awk '{print "module size: " $$5 " bytes"}' | tee dist/bench-module.txt

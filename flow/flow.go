@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/entra-auth/entra-auth/session"
+	"github.com/entra-auth/entra-auth/upstreamsig"
 )
 
 // Cookie limits: a chunk's value stays under browsers' 4 KB per cookie with its
@@ -47,6 +48,8 @@ type Flow struct {
 	verified map[[32]byte]verifiedToken
 	// obo keeps the downstream tokens got for sessions, by session id.
 	obo map[string]oboToken
+	// signer signs what the filter sends upstream (upstream_signature), made at first use.
+	signer *upstreamsig.Signer
 	// ownedHeaders are the configured headers the filter sets besides x-auth-request-*,
 	// folded (see ClientMayNotSend).
 	ownedHeaders []string

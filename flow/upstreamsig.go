@@ -57,6 +57,9 @@ func (f *Flow) Signed(r *Request, headers [][2]string) [][2]string {
 	for i, h := range headers {
 		lower[i] = [2]string{strings.ToLower(h[0]), h[1]}
 	}
-	value := upstreamsig.Sign(f.cfg.UpstreamSignature, f.now(), upstreamsig.Request{Method: r.Method, Authority: r.Authority, Path: r.Path}, lower)
+	if f.signer == nil {
+		f.signer = upstreamsig.NewSigner(f.cfg.UpstreamSignature)
+	}
+	value := f.signer.Sign(f.now(), upstreamsig.Request{Method: r.Method, Authority: r.Authority, Path: r.Path}, lower)
 	return append(slices.Clip(headers), [2]string{upstreamsig.Header, value})
 }

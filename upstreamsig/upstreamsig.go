@@ -33,6 +33,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -102,8 +103,26 @@ func Message(t int64, r Request, headers [][2]string) []byte {
 // headers set (lower-case names, each at most once). The caller checks the secret's
 // length (MinSecretBytes) when it is configured.
 func Sign(secret []byte, t time.Time, r Request, headers [][2]string) string {
+	return NewSigner(secret).Sign(t, r, headers)
+}
+
+// A Signer signs with one secret, keeping the keyed MAC between signatures (Go's HMAC
+// then skips hashing the key's pads again). It is not safe for concurrent use: a Wasm VM
+// runs one thread, and a filter keeps one per VM.
+type Signer struct {
+	mac hash.Hash
+}
+
+// NewSigner returns a Signer for secret.
+func NewSigner(secret []byte) *Signer {
+	return &Signer{mac: hmac.New(sha256.New, secret)}
+}
+
+// Sign is the package's Sign with the Signer's secret.
+func (s *Signer) Sign(t time.Time, r Request, headers [][2]string) string {
 	unix := t.Unix()
-	mac := hmac.New(sha256.New, secret)
+	mac := s.mac
+	mac.Reset()
 	mac.Write(Message(unix, r, headers))
 	var b strings.Builder
 	b.Grow(64 + 24*len(headers))
