@@ -16,7 +16,8 @@ type (
 // hostABI has the method set of the SDK's internal.ProxyWasmHost (v0.24.0): the same
 // names, parameters and results, with this package's mirror types. The SDK stores the
 // interface value it is given and calls methods by their index in the sorted method
-// list, which is the same for both. Keep this list and the SDK's identical.
+// list, which is the same for both. TestHostABIMatchesTheSDKsProxyWasmHost (natively)
+// fails when the two lists differ.
 type hostABI interface {
 	ProxyLog(logLevel logLevel, messageData *byte, messageSize int) status
 	ProxySetProperty(pathData *byte, pathSize int, valueData *byte, valueSize int) status
