@@ -21,7 +21,7 @@ type vmContext struct {
 }
 
 func (*vmContext) NewPluginContext(id uint32) types.PluginContext {
-	return &plugin{id: id, now: time.Now, refreshing: map[string][]refreshOutcome{}, renewed: renewedSessions{},
+	return &plugin{id: id, now: time.Now, refreshing: map[string][]refreshOutcome{}, renewed: newRenewedSessions(),
 		peerWaits: map[string]peerWait{}, claimed: map[string]bool{}}
 }
 

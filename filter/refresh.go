@@ -9,6 +9,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/internal/expcache"
 	"github.com/entra-auth/entra-auth/jwks"
 	"github.com/entra-auth/entra-auth/session"
 )
@@ -21,40 +22,31 @@ const renewedFor = 2 * time.Minute
 // maxRenewed bounds the sessions a VM remembers as renewed.
 const maxRenewed = 10000
 
-// renewedSessions are sessions this VM renewed lately, by session id.
-type renewedSessions map[string]renewal
+// renewedSessions are sessions this VM renewed lately, by session id, each for
+// renewedFor.
+type renewedSessions struct {
+	cache *expcache.Cache[string, *session.Session]
+}
 
-type renewal struct {
-	session *session.Session
-	until   time.Time
+func newRenewedSessions() renewedSessions {
+	return renewedSessions{cache: expcache.New[string, *session.Session](maxRenewed)}
 }
 
 // newer returns the renewed version of sess when this VM has one newer than it. It reads
 // the clock (a host call) only when it has one.
 func (r renewedSessions) newer(sess *session.Session, now func() time.Time) *session.Session {
-	got, ok := r[sess.ID]
-	if !ok || sess.ID == "" {
+	if sess.ID == "" {
 		return nil
 	}
-	if now().After(got.until) {
-		delete(r, sess.ID)
+	got, ok := r.cache.Get(sess.ID, now)
+	if !ok || !got.AccessExpires.After(sess.AccessExpires) {
 		return nil
 	}
-	if !got.session.AccessExpires.After(sess.AccessExpires) {
-		return nil
-	}
-	return got.session
+	return got
 }
 
 func (r renewedSessions) remember(s *session.Session, now time.Time) {
-	if len(r) >= maxRenewed {
-		for id, old := range r {
-			if now.After(old.until) || len(r) >= maxRenewed {
-				delete(r, id)
-			}
-		}
-	}
-	r[s.ID] = renewal{session: s, until: now.Add(renewedFor)}
+	r.cache.Put(s.ID, s, now.Add(renewedFor), func() time.Time { return now })
 }
 
 // refreshOutcome is what a refresh gives each request that waited for it.

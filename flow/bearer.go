@@ -31,27 +31,16 @@ type BearerIdentity struct {
 	headers [][2]string
 }
 
-// verifiedToken is a cache entry, keyed by the token's BLAKE2b-256 hash: the token itself
-// is not kept. (BLAKE2b, not SHA-256: inside a Wasm VM neither has assembly, and BLAKE2b's
-// 64-bit arithmetic hashes a token in about half the time.)
-type verifiedToken struct {
-	identity *BearerIdentity
-}
-
 // CachedBearer returns the identity of a bearer token verified earlier and not yet
 // expired, so that a busy API does not verify the same token on every request.
 func (f *Flow) CachedBearer(token string) (*BearerIdentity, bool) {
-	key := blake2b.Sum256([]byte(token))
-	got, ok := f.verified[key]
-	if !ok {
-		return nil, false
-	}
-	if !f.now().Before(got.identity.Expires) {
-		delete(f.verified, key)
-		return nil, false
-	}
-	return got.identity, true
+	return f.verified.Get(bearerKey(token), f.now)
 }
+
+// bearerKey is a token's BLAKE2b-256 hash, its key in the cache: the token itself is not
+// kept. (BLAKE2b, not SHA-256: inside a Wasm VM neither has assembly, and BLAKE2b's 64-bit
+// arithmetic hashes a token in about half the time.)
+func bearerKey(token string) [32]byte { return blake2b.Sum256([]byte(token)) }
 
 // RememberBearer records a token the verifier accepted and returns its identity. It is
 // remembered until its exp (the verifier allowed it no later).
@@ -64,15 +53,7 @@ func (f *Flow) RememberBearer(token string, c *jwks.Claims) *BearerIdentity {
 	exp := time.Unix(c.Get("exp").Int(), 0)
 	id := &BearerIdentity{User: user, Scopes: c.Scopes(), Expires: exp}
 	id.headers = bearerHeaders(id)
-	if len(f.verified) >= maxVerifiedTokens {
-		now := f.now()
-		for k, v := range f.verified {
-			if !now.Before(v.identity.Expires) || len(f.verified) >= maxVerifiedTokens {
-				delete(f.verified, k)
-			}
-		}
-	}
-	f.verified[blake2b.Sum256([]byte(token))] = verifiedToken{identity: id}
+	f.verified.Put(bearerKey(token), id, exp, f.now)
 	return id
 }
 

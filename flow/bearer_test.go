@@ -54,15 +54,15 @@ func TestBearerCache(t *testing.T) {
 		t.Error("a hit for another token")
 	}
 	clock.t = testNow.Add(time.Hour)
-	if _, ok := f.CachedBearer("tok"); ok || len(f.verified) != 0 {
+	if _, ok := f.CachedBearer("tok"); ok || f.verified.Len() != 0 {
 		t.Error("an expired token stayed cached")
 	}
 	clock.t = testNow
 	for i := range maxVerifiedTokens + 10 {
 		f.RememberBearer(fmt.Sprint(i), c)
 	}
-	if len(f.verified) > maxVerifiedTokens {
-		t.Errorf("%d cached tokens", len(f.verified))
+	if f.verified.Len() > maxVerifiedTokens {
+		t.Errorf("%d cached tokens", f.verified.Len())
 	}
 	headers := map[string]string{}
 	for _, h := range BearerHeaders(id) {

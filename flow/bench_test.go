@@ -54,7 +54,7 @@ func BenchmarkSignedInRequest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if !tc.cacheHit {
-					clear(f.opened)
+					f.opened.Clear()
 				}
 				r := NewRequest(headers)
 				s, err := f.Authenticate(r)
@@ -174,7 +174,7 @@ func BenchmarkBearer(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if !hit {
-					clear(f.verified)
+					f.verified.Clear()
 				}
 				r := NewRequest(append(benchHeaders("/api/items", ""), [2]string{"authorization", "Bearer " + token}))
 				id, ok := f.CachedBearer(r.Bearer)

@@ -72,8 +72,15 @@ func (f *Flow) OBONeeded() bool { return len(f.cfg.OBOScopes) > 0 }
 // CachedOBO returns the downstream token header for the session while its token is good
 // for longer than refresh_before, and was got with the session's current access token.
 func (f *Flow) CachedOBO(s *session.Session) ([2]string, bool) {
-	got, ok := f.obo[s.ID]
-	if !ok || got.accessToken != s.AccessToken || !f.now().Before(got.expires.Add(-f.cfg.RefreshBefore)) {
+	var now time.Time // read at most once, and only for a session with a token
+	clock := func() time.Time {
+		if now.IsZero() {
+			now = f.now()
+		}
+		return now
+	}
+	got, ok := f.obo.Get(s.ID, clock)
+	if !ok || got.accessToken != s.AccessToken || !clock().Before(got.expires.Add(-f.cfg.RefreshBefore)) {
 		return [2]string{}, false
 	}
 	return [2]string{f.cfg.OBOHeader, got.token}, true
@@ -93,15 +100,8 @@ func (f *Flow) OBORequest(d *Discovery, s *session.Session) (*HTTPRequest, error
 
 // RememberOBO keeps the downstream token got for the session and returns its header.
 func (f *Flow) RememberOBO(s *session.Session, t *Tokens) [2]string {
-	if len(f.obo) >= maxOBOTokens {
-		now := f.now()
-		for id, got := range f.obo {
-			if !now.Before(got.expires) || len(f.obo) >= maxOBOTokens {
-				delete(f.obo, id)
-			}
-		}
-	}
-	expires := f.now().Add(t.ExpiresIn)
-	f.obo[s.ID] = oboToken{token: t.AccessToken, expires: expires, accessToken: s.AccessToken}
+	now := f.now()
+	expires := now.Add(t.ExpiresIn)
+	f.obo.Put(s.ID, &oboToken{token: t.AccessToken, expires: expires, accessToken: s.AccessToken}, expires, func() time.Time { return now })
 	return [2]string{f.cfg.OBOHeader, t.AccessToken}
 }

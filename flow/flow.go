@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/entra-auth/entra-auth/internal/expcache"
 	"github.com/entra-auth/entra-auth/session"
 	"github.com/entra-auth/entra-auth/upstreamsig"
 )
@@ -40,14 +41,14 @@ type Flow struct {
 	// request. Entries are found by the sealed text's last characters (its authentication
 	// tag: cheap to hash) and used only when the whole text is equal, so a hit can only
 	// come from the same cookie. Expiry is still checked on every request.
-	opened map[string]openedSession
+	opened *expcache.Cache[string, *openedSession] // pointers: one generic shape for all caches
 	// identity is the last session Authenticate returned with its identity headers, so
 	// that a cache hit costs no header building either.
-	identity openedSession
+	identity *openedSession
 	// verified caches bearer tokens already verified, by hash, until they expire.
-	verified map[[32]byte]verifiedToken
+	verified *expcache.Cache[[32]byte, *BearerIdentity]
 	// obo keeps the downstream tokens got for sessions, by session id.
-	obo map[string]oboToken
+	obo *expcache.Cache[string, *oboToken]
 	// signer signs what the filter sends upstream (upstream_signature), made at first use.
 	signer *upstreamsig.Signer
 	// ownedHeaders are the configured headers the filter sets besides x-auth-request-*,
@@ -82,9 +83,9 @@ func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
 		attrs:    session.Attributes{Domain: cfg.CookieDomain, Secure: true, SameSite: "Lax"},
 		rand:     random,
 		now:      now,
-		opened:   map[string]openedSession{},
-		verified: map[[32]byte]verifiedToken{},
-		obo:      map[string]oboToken{},
+		opened:   expcache.New[string, *openedSession](maxOpenedSessions),
+		verified: expcache.New[[32]byte, *BearerIdentity](maxVerifiedTokens),
+		obo:      expcache.New[string, *oboToken](maxOBOTokens),
 
 		ownedHeaders: ownedHeaderNames(cfg),
 	}, nil

@@ -871,7 +871,7 @@ func TestOpenedSessionsAreCachedAndBounded(t *testing.T) {
 	if _, err := f.Authenticate(b.request("/")); !errors.Is(err, ErrSessionExpired) {
 		t.Fatalf("a cached session outlived its expiry: %v", err)
 	}
-	if len(f.opened) != 0 {
+	if f.opened.Len() != 0 {
 		t.Errorf("the expired session stayed cached")
 	}
 	clk.t = testNow
@@ -880,8 +880,8 @@ func TestOpenedSessionsAreCachedAndBounded(t *testing.T) {
 		s.Subject = fmt.Sprint("sub-", i)
 		f.remember(fmt.Sprintf("sealed-%030d", i), s)
 	}
-	if len(f.opened) > maxOpenedSessions {
-		t.Errorf("cache grew to %d", len(f.opened))
+	if f.opened.Len() > maxOpenedSessions {
+		t.Errorf("cache grew to %d", f.opened.Len())
 	}
 }
 

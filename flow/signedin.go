@@ -253,7 +253,7 @@ func (f *Flow) Authenticate(r *Request) (*session.Session, error) {
 	if chosen == nil {
 		return nil, fmt.Errorf("%w: none of the %d session cookies sent opens", ErrSessionInvalid, len(candidates))
 	}
-	f.identity = openedSession{session: chosen, headers: IdentityHeaders(chosen)}
+	f.identity = &openedSession{session: chosen, headers: IdentityHeaders(chosen)}
 	return chosen, nil
 }
 
@@ -265,8 +265,7 @@ func sameSession(a, b *session.Session) bool {
 
 // open opens one sealed session, from the cache of opened sessions when it can.
 func (f *Flow) open(sealed string) (*session.Session, error) {
-	key := cacheKey(sealed)
-	cached, ok := f.opened[key]
+	cached, ok := f.opened.Get(cacheKey(sealed), f.now) // until the session expires
 	if !ok || cached.sealed != sealed {
 		plain, err := f.codec.Open(f.cfg.CookieName, sealed)
 		if err != nil {
@@ -276,34 +275,26 @@ func (f *Flow) open(sealed string) (*session.Session, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSessionInvalid, err)
 		}
+		if s.Expired(f.now()) {
+			return nil, ErrSessionExpired
+		}
 		cached = f.remember(sealed, s)
-	}
-	if cached.session.Expired(f.now()) {
-		delete(f.opened, key)
-		return nil, ErrSessionExpired
 	}
 	f.identity = cached
 	return cached.session, nil
 }
 
-// remember caches an opened session with its identity headers, making room by dropping
-// an arbitrary entry (Go's map iteration order is random) when the cache is full.
-func (f *Flow) remember(sealed string, s *session.Session) openedSession {
-	if len(f.opened) >= maxOpenedSessions {
-		for k := range f.opened {
-			delete(f.opened, k)
-			break
-		}
-	}
-	o := openedSession{sealed: sealed, session: s, headers: IdentityHeaders(s)}
-	f.opened[cacheKey(sealed)] = o
+// remember caches an opened session with its identity headers until it expires.
+func (f *Flow) remember(sealed string, s *session.Session) *openedSession {
+	o := &openedSession{sealed: sealed, session: s, headers: IdentityHeaders(s)}
+	f.opened.Put(cacheKey(sealed), o, s.Expires, f.now)
 	return o
 }
 
 // Identity is IdentityHeaders(s), without building them again when s is the session
 // Authenticate last returned. The caller may append to the result but not change it.
 func (f *Flow) Identity(s *session.Session) [][2]string {
-	if f.identity.session == s {
+	if f.identity != nil && f.identity.session == s {
 		return slices.Clip(f.identity.headers)
 	}
 	return IdentityHeaders(s)

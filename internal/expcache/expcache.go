@@ -104,6 +104,12 @@ func (c *Cache[K, V]) Delete(key K) {
 	}
 }
 
+// Clear removes every entry.
+func (c *Cache[K, V]) Clear() {
+	clear(c.entries)
+	c.bytes = 0
+}
+
 // Len is the number of entries, expired ones not yet dropped included.
 func (c *Cache[K, V]) Len() int { return len(c.entries) }
 
