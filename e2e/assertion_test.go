@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -12,18 +11,16 @@ import (
 	"time"
 
 	"github.com/entra-auth/entra-auth/e2e/mockentra"
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
-// clientCertificate is an RSA key and its self-signed certificate: PEM for the filter, DER
-// for the mock's app registration.
-func clientCertificate(t testing.TB) (keyPEM, certPEM string, der []byte) {
+// clientCertificate is the test binary's RSA key called name and a self-signed
+// certificate for it: PEM for the filter, DER for the mock's app registration.
+func clientCertificate(t testing.TB, name string) (keyPEM, certPEM string, der []byte) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := entratest.RSAKey(t, name)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "entra-auth client"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +29,8 @@ func clientCertificate(t testing.TB) (keyPEM, certPEM string, der []byte) {
 }
 
 func TestClientAssertionInsteadOfASecret(t *testing.T) {
-	keyPEM, certPEM, der := clientCertificate(t)
-	otherKey, otherCert, _ := clientCertificate(t)
+	keyPEM, certPEM, der := clientCertificate(t, "client assertion")
+	otherKey, otherCert, _ := clientCertificate(t, "another client")
 	for _, tc := range []struct {
 		name      string
 		key, cert string

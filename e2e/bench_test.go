@@ -291,7 +291,7 @@ func BenchmarkCallback(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var more *moreConfig
 			if tc.assertion {
-				keyPEM, certPEM, der := clientCertificate(b)
+				keyPEM, certPEM, der := clientCertificate(b, "client assertion")
 				more = &moreConfig{
 					config: map[string]any{"client_secret": nil,
 						"client_assertion": map[string]any{"private_key_env": "ENTRA_CLIENT_KEY", "certificate_env": "ENTRA_CLIENT_CERT"}},

@@ -1,12 +1,9 @@
 package filter
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/url"
 	"strings"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/internal/entratest"
 	"github.com/entra-auth/entra-auth/session"
 )
 
@@ -35,7 +33,6 @@ var (
 	cookieSecret = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	testConfig   = `{"tenant_id":"` + tenant + `","client_id":"` + clientID + `","client_secret":"s3cret",
 		"idp_cluster":"entra","cookie_secret":"` + cookieSecret + `","skip_paths":["/healthz"]}`
-	signingKey, _ = rsa.GenerateKey(rand.Reader, 2048)
 )
 
 func newHost(t *testing.T, config string) proxytest.HostEmulator {
@@ -53,15 +50,6 @@ func discoveryJSON() []byte {
 		"token_endpoint": base + "/oauth2/v2.0/token", "jwks_uri": base + "/discovery/v2.0/keys",
 		"end_session_endpoint": base + "/oauth2/v2.0/logout",
 	})
-	return b
-}
-
-func jwksJSON() []byte {
-	b, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
-		"kty": "RSA", "use": "sig", "kid": "key-1",
-		"n": base64.RawURLEncoding.EncodeToString(signingKey.N.Bytes()),
-		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(signingKey.E)).Bytes()),
-	}}})
 	return b
 }
 
@@ -88,7 +76,7 @@ func startedWith(t *testing.T, config string) proxytest.HostEmulator {
 		host.CallOnHttpCallResponse(last.CalloutID, [][2]string{{":status", "200"}}, nil, body)
 	}
 	answer("/v2.0/.well-known/openid-configuration", discoveryJSON())
-	answer("/discovery/v2.0/keys", jwksJSON())
+	answer("/discovery/v2.0/keys", entratest.JWKS(t, entratest.JWK("key-1", &entratest.RSAKey(t, "signing").PublicKey, "")))
 	return host
 }
 
@@ -217,7 +205,7 @@ func exchangeCode(t *testing.T, host proxytest.HostEmulator) (callback uint32) {
 		"preferred_username": "ada@contoso.com", "name": "Ada Lovelace", "groups": []string{"g1", "g2"},
 	})
 	idToken.Header["kid"] = "key-1"
-	signed, _ := idToken.SignedString(signingKey)
+	signed, _ := idToken.SignedString(entratest.RSAKey(t, "signing"))
 	tokens, _ := json.Marshal(map[string]any{"id_token": signed, "access_token": "at", "token_type": "Bearer", "expires_in": 3599})
 	host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil, tokens)
 	return cb

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
 // certificate is a key and its self-signed certificate, as PEM.
@@ -39,9 +40,9 @@ func certificate(t *testing.T, key any) (keyPEM, certPEM string, der []byte) {
 }
 
 func TestClientAssertion(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := entratest.RSAKey(t, "client assertion")
 	keyPEM, certPEM, der := certificate(t, key)
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	other := entratest.RSAKey(t, "another client")
 	_, otherCert, _ := certificate(t, other)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecPEM, ecCert, _ := certificate(t, ecKey)

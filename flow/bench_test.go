@@ -1,17 +1,14 @@
 package flow
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/entra-auth/entra-auth/internal/entratest"
 	"github.com/entra-auth/entra-auth/jwks"
 )
 
@@ -78,16 +75,8 @@ func BenchmarkSignedInRequest(b *testing.B) {
 
 // benchKey is an RS256 signing key and the key set that publishes it, as Entra does.
 func benchKey(b *testing.B) (*rsa.PrivateKey, *jwks.Set) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"keys": []map[string]any{{
-		"kty": "RSA", "use": "sig", "kid": "bench-key",
-		"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
-		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
-	}}})
-	set, err := jwks.Parse(body)
+	key := entratest.RSAKey(b, "bench")
+	set, err := jwks.Parse(entratest.JWKS(b, entratest.JWK("bench-key", &key.PublicKey, "")))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package flow
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/entra-auth/entra-auth/internal/entratest"
 	"github.com/entra-auth/entra-auth/session"
 )
 
@@ -123,7 +123,7 @@ func TestAppendedObjectsAreThoseEncodingJSONWrote(t *testing.T) {
 }
 
 func TestClientAssertionIsWhatGolangJWTSigned(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := entratest.RSAKey(t, "client assertion")
 	keyPEM, certPEM, _ := certificate(t, key)
 	env := map[string]string{"KEY": keyPEM, "CERT": certPEM}
 	cfg, err := ParseConfig([]byte(`{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"11111111-2222-3333-4444-555555555555",

@@ -10,12 +10,12 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
-// rsaTestKey is one 2048-bit key for the DER tests.
-var rsaTestKey, _ = rsa.GenerateKey(rand.Reader, 2048)
-
 func TestParseRSAPrivateKey(t *testing.T) {
+	rsaTestKey := entratest.RSAKey(t, "der")
 	pkcs1 := x509.MarshalPKCS1PrivateKey(rsaTestKey)
 	pkcs8, _ := x509.MarshalPKCS8PrivateKey(rsaTestKey)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -63,6 +63,7 @@ func TestParseRSAPrivateKey(t *testing.T) {
 }
 
 func TestCertificateRSAKey(t *testing.T) {
+	rsaTestKey := entratest.RSAKey(t, "der")
 	_, _, rsaCert := certificate(t, rsaTestKey)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	_, _, ecCert := certificate(t, ecKey)
@@ -87,6 +88,7 @@ func TestCertificateRSAKey(t *testing.T) {
 // key, crypto/x509 reads as the same key. (crypto/x509 is more lenient: it takes a PKCS #1
 // key without dP, dQ and qInv, which RFC 8017 requires; this parser refuses it.)
 func FuzzParseRSAPrivateKey(f *testing.F) {
+	rsaTestKey := entratest.RSAKey(f, "der")
 	f.Add(x509.MarshalPKCS1PrivateKey(rsaTestKey))
 	pkcs8, _ := x509.MarshalPKCS8PrivateKey(rsaTestKey)
 	f.Add(pkcs8)

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
 func TestAccessVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	signer, stranger := newRSAKey(t, "a"), newRSAKey(t, "b")
-	keys := mustParse(t, jwksJSON(t, entraJWK("k1", &signer.PublicKey)))
+	signer, stranger := entratest.RSAKey(t, "a"), entratest.RSAKey(t, "b")
+	keys := mustParse(t, entratest.JWKS(t, entratest.JWK("k1", &signer.PublicKey, issuerV2)))
 	apiURI := "api://" + clientID
 	v1Issuer := "https://sts.windows.net/" + tenant + "/"
 

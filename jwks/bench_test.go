@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
 // BenchmarkVerify is one ID token's verification: parsing, the RS256 signature with a
@@ -12,8 +14,8 @@ import (
 // under wazero.
 func BenchmarkVerify(b *testing.B) {
 	now := time.Unix(1_800_000_000, 0)
-	k := newRSAKey(b, "a")
-	set := mustParse(b, jwksJSON(b, entraJWK("k1", &k.PublicKey)))
+	k := entratest.RSAKey(b, "a")
+	set := mustParse(b, entratest.JWKS(b, entratest.JWK("k1", &k.PublicKey, issuerV2)))
 	token := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"aud": clientID, "iss": issuerV2, "tid": tenant, "sub": "s", "oid": "o", "exp": now.Unix() + 60, "iat": now.Unix(),
 		"nonce": "n", "name": "Ada Lovelace", "preferred_username": "ada@contoso.com", "email": "ada@contoso.com", "ver": "2.0",

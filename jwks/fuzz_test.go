@@ -7,12 +7,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/tidwall/gjson"
+
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
 // FuzzParse: any document yields a key set or ErrKeySet, never a panic.
 func FuzzParse(f *testing.F) {
-	k := newRSAKey(f, "a")
-	f.Add(jwksJSON(f, entraJWK("k1", &k.PublicKey)))
+	k := entratest.RSAKey(f, "a")
+	f.Add(entratest.JWKS(f, entratest.JWK("k1", &k.PublicKey, issuerV2)))
 	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`))
 	f.Add([]byte(`{"keys":[{"kty":"RSA","kid":"x","n":"` + "AAAA" + `","e":""}]}`))
 	f.Add([]byte(`{}`))
@@ -33,8 +35,8 @@ func FuzzParse(f *testing.F) {
 // FuzzVerify: no token a client can send verifies without the key, and none panics.
 func FuzzVerify(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
-	k := newRSAKey(f, "a")
-	set, err := Parse(jwksJSON(f, entraJWK("k1", &k.PublicKey)))
+	k := entratest.RSAKey(f, "a")
+	set, err := Parse(entratest.JWKS(f, entratest.JWK("k1", &k.PublicKey, issuerV2)))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -63,8 +65,8 @@ func FuzzVerify(f *testing.F) {
 // panics.
 func FuzzVerifyAccess(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
-	k := newRSAKey(f, "a")
-	set, err := Parse(jwksJSON(f, entraJWK("k1", &k.PublicKey)))
+	k := entratest.RSAKey(f, "a")
+	set, err := Parse(entratest.JWKS(f, entratest.JWK("k1", &k.PublicKey, issuerV2)))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -4,15 +4,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
 const (
@@ -22,42 +21,6 @@ const (
 	issuerV2 = "https://login.microsoftonline.com/" + tenant + "/v2.0"
 	template = "https://login.microsoftonline.com/{tenantid}/v2.0"
 )
-
-var keyCache = map[string]*rsa.PrivateKey{}
-
-// newRSAKey mints a 2048-bit key, once per name for the test binary.
-func newRSAKey(t testing.TB, name string) *rsa.PrivateKey {
-	t.Helper()
-	if k, ok := keyCache[name]; ok {
-		return k
-	}
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyCache[name] = k
-	return k
-}
-
-// entraJWK renders a key as Entra publishes it: kty, use, kid, x5t, n, e, x5c, issuer, no alg.
-func entraJWK(kid string, pub *rsa.PublicKey) map[string]any {
-	return map[string]any{
-		"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid,
-		"n":      base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
-		"e":      base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-		"x5c":    []string{base64.StdEncoding.EncodeToString([]byte("not a real certificate"))},
-		"issuer": issuerV2,
-	}
-}
-
-func jwksJSON(t testing.TB, keys ...map[string]any) []byte {
-	t.Helper()
-	b, err := json.Marshal(map[string]any{"keys": keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func mustParse(t testing.TB, body []byte) *Set {
 	t.Helper()
@@ -69,18 +32,18 @@ func mustParse(t testing.TB, body []byte) *Set {
 }
 
 func TestParse(t *testing.T) {
-	a, b := newRSAKey(t, "a"), newRSAKey(t, "b")
+	a, b := entratest.RSAKey(t, "a"), entratest.RSAKey(t, "b")
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	ec := map[string]any{"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"}
-	enc := entraJWK("enc", &b.PublicKey)
+	enc := entratest.JWK("enc", &b.PublicKey, issuerV2)
 	enc["use"] = "enc"
-	rs512 := entraJWK("rs512", &b.PublicKey)
+	rs512 := entratest.JWK("rs512", &b.PublicKey, issuerV2)
 	rs512["alg"] = "RS512"
-	rs256 := entraJWK("rs256", &b.PublicKey)
+	rs256 := entratest.JWK("rs256", &b.PublicKey, issuerV2)
 	rs256["alg"] = "RS256"
-	badN := entraJWK("bad", &a.PublicKey)
+	badN := entratest.JWK("bad", &a.PublicKey, issuerV2)
 	badN["n"] = "%%%"
-	badIssuer := entraJWK("iss", &b.PublicKey)
+	badIssuer := entratest.JWK("iss", &b.PublicKey, issuerV2)
 	badIssuer["issuer"] = 42
 	cases := []struct {
 		name    string
@@ -89,17 +52,17 @@ func TestParse(t *testing.T) {
 		skipped int      // keys named in Skipped
 		wantErr bool
 	}{
-		{name: "entra shape without alg", body: jwksJSON(t, entraJWK("k1", &a.PublicKey), entraJWK("k2", &b.PublicKey)), want: []string{"k1", "k2"}},
-		{name: "other kinds skipped", body: jwksJSON(t, ec, enc, rs512, rs256, entraJWK("k1", &a.PublicKey)), want: []string{"k1", "rs256"}},
-		{name: "only skipped kinds", body: jwksJSON(t, ec, enc), wantErr: true},
-		{name: "small key alone", body: jwksJSON(t, entraJWK("s", &small.PublicKey)), wantErr: true},
-		{name: "duplicate kid alone", body: jwksJSON(t, entraJWK("k", &a.PublicKey), entraJWK("k", &b.PublicKey)), wantErr: true},
-		{name: "bad modulus alone", body: jwksJSON(t, badN), wantErr: true},
+		{name: "entra shape without alg", body: entratest.JWKS(t, entratest.JWK("k1", &a.PublicKey, issuerV2), entratest.JWK("k2", &b.PublicKey, issuerV2)), want: []string{"k1", "k2"}},
+		{name: "other kinds skipped", body: entratest.JWKS(t, ec, enc, rs512, rs256, entratest.JWK("k1", &a.PublicKey, issuerV2)), want: []string{"k1", "rs256"}},
+		{name: "only skipped kinds", body: entratest.JWKS(t, ec, enc), wantErr: true},
+		{name: "small key alone", body: entratest.JWKS(t, entratest.JWK("s", &small.PublicKey, issuerV2)), wantErr: true},
+		{name: "duplicate kid alone", body: entratest.JWKS(t, entratest.JWK("k", &a.PublicKey, issuerV2), entratest.JWK("k", &b.PublicKey, issuerV2)), wantErr: true},
+		{name: "bad modulus alone", body: entratest.JWKS(t, badN), wantErr: true},
 		// One bad key does not take the others down: it is skipped and named.
-		{name: "small key among good ones", body: jwksJSON(t, entraJWK("s", &small.PublicKey), entraJWK("k1", &a.PublicKey)), want: []string{"k1"}, skipped: 1},
-		{name: "bad modulus among good ones", body: jwksJSON(t, badN, entraJWK("k1", &a.PublicKey)), want: []string{"k1"}, skipped: 1},
-		{name: "duplicate kid among good ones", body: jwksJSON(t, entraJWK("k", &a.PublicKey), entraJWK("k1", &a.PublicKey), entraJWK("k", &b.PublicKey)), want: []string{"k1"}, skipped: 1},
-		{name: "issuer not a string", body: jwksJSON(t, badIssuer, entraJWK("k1", &a.PublicKey)), want: []string{"k1"}, skipped: 1},
+		{name: "small key among good ones", body: entratest.JWKS(t, entratest.JWK("s", &small.PublicKey, issuerV2), entratest.JWK("k1", &a.PublicKey, issuerV2)), want: []string{"k1"}, skipped: 1},
+		{name: "bad modulus among good ones", body: entratest.JWKS(t, badN, entratest.JWK("k1", &a.PublicKey, issuerV2)), want: []string{"k1"}, skipped: 1},
+		{name: "duplicate kid among good ones", body: entratest.JWKS(t, entratest.JWK("k", &a.PublicKey, issuerV2), entratest.JWK("k1", &a.PublicKey, issuerV2), entratest.JWK("k", &b.PublicKey, issuerV2)), want: []string{"k1"}, skipped: 1},
+		{name: "issuer not a string", body: entratest.JWKS(t, badIssuer, entratest.JWK("k1", &a.PublicKey, issuerV2)), want: []string{"k1"}, skipped: 1},
 		{name: "no keys array", body: []byte(`{"keys": {}}`), wantErr: true},
 		{name: "not JSON", body: []byte(`{"keys": [`), wantErr: true},
 		{name: "huge", body: []byte(`{"keys":[],"x":"` + strings.Repeat("a", maxJWKSSize) + `"}`), wantErr: true},
@@ -175,13 +138,13 @@ func (tk token) sign(t *testing.T) string {
 
 func TestVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	signer, stranger, second := newRSAKey(t, "a"), newRSAKey(t, "b"), newRSAKey(t, "c")
-	oneKey := mustParse(t, jwksJSON(t, entraJWK("k1", &signer.PublicKey)))
+	signer, stranger, second := entratest.RSAKey(t, "a"), entratest.RSAKey(t, "b"), entratest.RSAKey(t, "c")
+	oneKey := mustParse(t, entratest.JWKS(t, entratest.JWK("k1", &signer.PublicKey, issuerV2)))
 	// Entra's key set for common and organizations names the issuer template.
-	commonJWK := entraJWK("k1", &signer.PublicKey)
+	commonJWK := entratest.JWK("k1", &signer.PublicKey, issuerV2)
 	commonJWK["issuer"] = template
-	commonKeys := mustParse(t, jwksJSON(t, commonJWK))
-	twoKeys := mustParse(t, jwksJSON(t, entraJWK("k1", &signer.PublicKey), entraJWK("k2", &second.PublicKey)))
+	commonKeys := mustParse(t, entratest.JWKS(t, commonJWK))
+	twoKeys := mustParse(t, entratest.JWKS(t, entratest.JWK("k1", &signer.PublicKey, issuerV2), entratest.JWK("k2", &second.PublicKey, issuerV2)))
 	publicDER := x509.MarshalPKCS1PublicKey(&signer.PublicKey)
 
 	claims := func(change func(jwt.MapClaims)) jwt.MapClaims {
