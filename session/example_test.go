@@ -8,9 +8,9 @@ import (
 	"github.com/entra-auth/entra-auth/session"
 )
 
-// A session sealed into a cookie value and opened again: XChaCha20-Poly1305 under the first of the
-// cookie secrets (the others still open what they sealed, for rotation), bound to the
-// cookie's name, so that a value moved to another cookie does not open.
+// A session sealed into a cookie value and opened again: XChaCha20-Poly1305 under the
+// first of the cookie secrets (the others still open what they sealed, for rotation),
+// bound to the cookie's name, so that a value moved to another cookie does not open.
 func ExampleCodec() {
 	secret := make([]byte, 32)
 	rand.Read(secret)
