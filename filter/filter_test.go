@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -340,4 +341,41 @@ func TestUsedStatesFailClosed(t *testing.T) {
 	if err := markStateUsed(other, now); err != nil {
 		t.Fatalf("another sign-in: %v", err)
 	}
+}
+
+// The refresh slots exist after the first plugin start, and a VM that starts later finds
+// them made and writes none: a slot a running VM claimed is never written over blind.
+// (Each subtest has its own emulator: the SDK's allows one at a time.)
+func TestRefreshSlotsAreMadeOnce(t *testing.T) {
+	t.Run("first start, then a later VM", func(t *testing.T) {
+		newHost(t, testConfig)
+		createRefreshSlots()
+		for _, i := range []int{0, refreshSlots / 2, refreshSlots - 1} {
+			if _, _, err := proxywasm.GetSharedData("entra-auth/refresh/" + strconv.Itoa(i)); err != nil {
+				t.Fatalf("slot %d after the first start: %v", i, err)
+			}
+		}
+		if _, _, err := proxywasm.GetSharedData(refreshSlotsMade); err != nil {
+			t.Fatalf("no record that the slots exist: %v", err)
+		}
+		claim := []byte("P-claimed-by-a-running-vm")
+		_, cas, _ := proxywasm.GetSharedData("entra-auth/refresh/7")
+		if err := proxywasm.SetSharedData("entra-auth/refresh/7", claim, cas); err != nil {
+			t.Fatal(err)
+		}
+		createRefreshSlots() // a later VM
+		if got, _, err := proxywasm.GetSharedData("entra-auth/refresh/7"); err != nil || string(got) != string(claim) {
+			t.Fatalf("a later start changed a claimed slot: %q, %v", got, err)
+		}
+	})
+	t.Run("the record is what later VMs trust", func(t *testing.T) {
+		newHost(t, testConfig)
+		if err := proxywasm.SetSharedData(refreshSlotsMade, []byte{1}, 0); err != nil {
+			t.Fatal(err)
+		}
+		createRefreshSlots()
+		if _, _, err := proxywasm.GetSharedData("entra-auth/refresh/7"); err == nil {
+			t.Fatal("the slots were made again although the record said they exist")
+		}
+	})
 }

@@ -105,10 +105,21 @@ func createUsedStates() {
 	}
 }
 
+// refreshSlotsMade is written once every refresh slot exists.
+const refreshSlotsMade = "entra-auth/refresh/made"
+
 // createRefreshSlots makes every slot exist, empty, at plugin start: shared data's
-// compare-and-swap guards only keys that exist, so claims made later are atomic. (VMs
-// starting together may both write an empty slot, which is harmless.)
+// compare-and-swap guards only keys that exist (proxy-wasm-cpp-host src/shared_data.cc,
+// SharedData::set checks cas only for a key it finds), and a key cannot be created
+// atomically, so the slots are made before any claim. Only the first VM of the process
+// (Envoy's canary) makes them, then says so in refreshSlotsMade: the others read one key
+// instead of 512 and never write a slot blind while a VM that started before them may
+// hold a claim in it. (VMs starting together may both write an empty slot, which is
+// harmless: nothing has been claimed before the first start ends.)
 func createRefreshSlots() {
+	if _, _, err := proxywasm.GetSharedData(refreshSlotsMade); err == nil {
+		return
+	}
 	for i := range refreshSlots {
 		key := "entra-auth/refresh/" + strconv.Itoa(i)
 		if _, _, err := proxywasm.GetSharedData(key); errors.Is(err, types.ErrorStatusNotFound) {
@@ -117,6 +128,9 @@ func createRefreshSlots() {
 				return
 			}
 		}
+	}
+	if err := proxywasm.SetSharedData(refreshSlotsMade, []byte{1}, 0); err != nil {
+		proxywasm.LogWarnf("entra-auth: cannot record that the shared refresh slots exist (the next VM makes sure again): %v", err)
 	}
 }
 
