@@ -165,17 +165,25 @@ func (p *plugin) claimRefresh(sess *session.Session) bool {
 }
 
 // publishRefresh puts the renewed session in the slot this VM claimed, for the other VMs,
-// or releases the claim after a failed refresh.
+// or releases the claim after a failed refresh; with a compare-and-swap on its own claim,
+// so that a claim that ran out and was taken over by another VM (which is refreshing in
+// turn, and will publish) is left alone.
 func (p *plugin) publishRefresh(sessionID string, renewed *session.Session) {
 	if !p.claimed[sessionID] {
 		return
 	}
 	delete(p.claimed, sessionID)
+	key := refreshSlotKey(sessionID)
+	current, cas, err := proxywasm.GetSharedData(key)
+	if err != nil || !bytes.HasPrefix(current, slotValue(slotPending, sessionID, []byte(p.idp.instance), nil)) {
+		proxywasm.LogDebugf("entra-auth: a session refresh's claim was taken over by another worker; it publishes instead")
+		return
+	}
 	value := slotValue(slotReleased, sessionID)
 	if renewed != nil {
 		value = slotValue(slotRenewed, sessionID, renewed.Marshal())
 	}
-	if err := proxywasm.SetSharedData(refreshSlotKey(sessionID), value, 0); err != nil {
+	if err := proxywasm.SetSharedData(key, value, cas); err != nil && !errors.Is(err, types.ErrorStatusCasMismatch) {
 		proxywasm.LogWarnf("entra-auth: cannot share a session refresh with the other workers: %v", err)
 	}
 }
