@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -182,6 +183,13 @@ func signIn(t *testing.T, host proxytest.HostEmulator) [][2]string {
 // a signed ID token; it returns the callback's stream.
 func exchangeCode(t *testing.T, host proxytest.HostEmulator) (callback uint32) {
 	t.Helper()
+	return exchangeCodeWith(t, host, nil)
+}
+
+// exchangeCodeWith is exchangeCode with more fields in the token answer (a refresh token,
+// say).
+func exchangeCodeWith(t *testing.T, host proxytest.HostEmulator, more map[string]any) (callback uint32) {
+	t.Helper()
 	id := host.InitializeHttpContext()
 	host.CallOnRequestHeaders(id, request("/app", browserAccept), true)
 	start := host.GetSentLocalResponse(id)
@@ -207,7 +215,9 @@ func exchangeCode(t *testing.T, host proxytest.HostEmulator) (callback uint32) {
 	})
 	idToken.Header["kid"] = "key-1"
 	signed, _ := idToken.SignedString(entratest.RSAKey(t, "signing"))
-	tokens, _ := json.Marshal(map[string]any{"id_token": signed, "access_token": "at", "token_type": "Bearer", "expires_in": 3599})
+	answer := map[string]any{"id_token": signed, "access_token": "at", "token_type": "Bearer", "expires_in": 3599}
+	maps.Copy(answer, more)
+	tokens, _ := json.Marshal(answer)
 	host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil, tokens)
 	return cb
 }
