@@ -1,0 +1,27 @@
+package filter
+
+import (
+	"strings"
+	"testing"
+)
+
+// Signing out clears the session and sends the browser to Entra's end-session endpoint.
+func TestLogout(t *testing.T) {
+	host := started(t)
+	cookies := signIn(t, host)
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, request("/.auth/logout", append(cookies, browserAccept)...), true)
+	resp := host.GetSentLocalResponse(id)
+	if resp == nil || resp.StatusCode != 302 || !strings.Contains(headerOf(resp.Headers, "location"), "/oauth2/v2.0/logout") {
+		t.Fatalf("logout: %+v, want a redirect to Entra's end-session endpoint", resp)
+	}
+	cleared := false
+	for _, h := range resp.Headers {
+		if h[0] == "set-cookie" && strings.HasPrefix(h[1], "__Host-entra-auth=") && strings.Contains(h[1], "Max-Age=0") {
+			cleared = true
+		}
+	}
+	if !cleared {
+		t.Errorf("the session cookie is not cleared: %v", resp.Headers)
+	}
+}
