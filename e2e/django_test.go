@@ -83,6 +83,12 @@ func startDjango(t *testing.T, env map[string]string) *django {
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
+			// Django loads its URLs, views and admin on the first request, seconds on a
+			// cold, busy machine: not in the first sign-in's user-sync call.
+			warm := &http.Client{Timeout: time.Minute}
+			if resp, err := warm.Get(d.url + "/entra/sync"); err == nil {
+				resp.Body.Close()
+			}
 			return d
 		}
 		if time.Now().After(deadline) {
@@ -147,7 +153,7 @@ func TestDjangoBehindTheFilter(t *testing.T) {
 	s := newStack(t, stackOptions{
 		upstreamURL: d.url,
 		config: map[string]any{
-			"user_sync": map[string]any{"url": "http://django.internal/entra/sync", "cluster": "users", "secret_env": "USER_SYNC_SECRET",
+			"user_sync": map[string]any{"url": "http://django.internal/entra/sync", "cluster": "users", "secret_env": "USER_SYNC_SECRET", "timeout_ms": 10000,
 				"flags": map[string]any{"is_staff": map[string]any{"groups": []string{groupTwo}}, "is_superuser": map[string]any{"roles": []string{"Admin"}}}},
 			"upstream_signature": map[string]any{"secret_env": "ENTRA_UPSTREAM_SECRET"},
 		},

@@ -114,6 +114,12 @@ if [ "$app_kind" = django ]; then
   (cd examples/django && USER_SYNC_SECRET=$user_sync_secret exec "$python" manage.py runserver "$app" --noreload) &
   pids+=($!)
   wait_for "Django project" "${pids[-1]}" "$app"
+  # Django loads its URLs, views and admin on the first request, which on a cold start
+  # (no __pycache__ yet) or a busy machine takes seconds: make it now, not in the first
+  # sign-in's user-sync call. The answer (405: a GET) does not matter.
+  "$python" -c "import urllib.request, sys
+try: urllib.request.urlopen('http://$app/entra/sync', timeout=60)
+except Exception: pass" 
   users_url=http://$app
   export ENTRA_UPSTREAM_SECRET=$upstream_secret
 else
