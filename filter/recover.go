@@ -58,12 +58,12 @@ func (s *stream) panicked(where string, v any) types.Action {
 
 // internalError answers the stream 500, as a page or JSON as its request asks.
 func (s *stream) internalError() {
-	r := s.req
-	if r == nil {
-		r = &flow.Request{}
+	const message = "Something went wrong in the sign-in filter. Try again; if it keeps happening, give the site's operators this request id."
+	if s.req == nil { // the request's headers were never read: nothing says it is a browser
+		s.respond(flow.JSONError(500, "internal_error", message, s.requestID))
+		return
 	}
-	s.respond(flow.ErrorResponse(r, 500, "internal_error",
-		"Something went wrong in the sign-in filter. Try again; if it keeps happening, give the site's operators this request id.", s.requestID))
+	s.respond(flow.ErrorResponse(s.req, 500, "internal_error", message, s.requestID))
 }
 
 // rootPanicked fails the operation a root callback was doing: the stream it had resumed,

@@ -121,7 +121,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	case flow.RouteMe:
 		sess, err := f.Authenticate(s.req)
 		if err != nil {
-			return s.respond(flow.ErrorResponse(&flow.Request{}, 401, "sign_in_required", "Not signed in.", s.requestID))
+			return s.respond(flow.JSONError(401, "sign_in_required", "Not signed in.", s.requestID))
 		}
 		return s.respond(flow.Me(sess))
 	}

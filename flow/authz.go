@@ -168,7 +168,7 @@ func (f *Flow) Forbidden(r *Request, d *Denied, bearer bool, requestID string) *
 	msg := fmt.Sprintf("You do not have access to this page: it requires one of these %s: %s.", d.Kind, strings.Join(d.Want, ", "))
 	resp := ErrorResponse(r, 403, "forbidden", msg, requestID)
 	if bearer {
-		resp = ErrorResponse(&Request{}, 403, "insufficient_scope", msg, requestID)
+		resp = JSONError(403, "insufficient_scope", msg, requestID)
 		challenge := fmt.Sprintf(`Bearer realm=%q, error="insufficient_scope"`, r.Authority)
 		if d.Kind == "scopes" {
 			challenge += fmt.Sprintf(", scope=%q", strings.Join(d.Want, " "))

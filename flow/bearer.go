@@ -93,7 +93,7 @@ func (f *Flow) BearerRefused(r *Request, err error, requestID string) *Response 
 	case errors.Is(err, jwks.ErrMalformed):
 		desc = "the access token is malformed"
 	}
-	resp := ErrorResponse(&Request{}, 401, "invalid_token", "The bearer token was refused: "+desc+".", requestID)
+	resp := JSONError(401, "invalid_token", "The bearer token was refused: "+desc+".", requestID)
 	resp.Headers = append(resp.Headers, [2]string{"www-authenticate",
 		fmt.Sprintf(`Bearer realm=%q, error="invalid_token", error_description=%q`, r.Authority, desc)})
 	return resp

@@ -400,13 +400,19 @@ func (f *Flow) SignInRequired(r *Request, requestID string) *Response {
 	return resp
 }
 
-// ErrorResponse is a small page a person can act on (or JSON for programs), with the
-// request id that is also in the log.
+// ErrorResponse is a small page a person can act on for a browser's request, and
+// JSONError for a program's, with the request id that is also in the log.
 func ErrorResponse(r *Request, status int, code, message, requestID string) *Response {
 	if r.IsBrowser() {
 		return &Response{Status: status, Body: errorPage(status, message, requestID),
 			Headers: [][2]string{{"content-type", "text/html; charset=utf-8"}, {"cache-control", "no-store"}}}
 	}
+	return JSONError(status, code, message, requestID)
+}
+
+// JSONError is an error as JSON ({"error", "message", "request_id"}): the answer for a
+// program, or where no request says what the client reads.
+func JSONError(status int, code, message, requestID string) *Response {
 	o := &jsonObject{}
 	body := o.str("error", code).str("message", message).str("request_id", requestID).bytes()
 	return &Response{Status: status, Body: body, Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
