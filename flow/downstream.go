@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -12,9 +11,6 @@ import (
 // Tokens for the upstream: the user's own access token (forward_access_token) and one
 // for a downstream API got on the user's behalf (obo_scopes, the OAuth 2.0 on-behalf-of
 // flow, as Microsoft.Identity.Web and django-entra-auth's token middleware do).
-
-// ErrDownstreamToken: no token could be got for the downstream API (obo_scopes).
-var ErrDownstreamToken = errors.New("flow: no token for the downstream API")
 
 // DefaultOBOHeader carries the on-behalf-of token to the upstream; its x-auth-request-
 // prefix means a client's copy is always removed first.

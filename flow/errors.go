@@ -43,6 +43,33 @@ var (
 	ErrTwoCredentials = errors.New("flow: more than one credential in the request")
 	// ErrIdPResponse: the identity provider answered something unusable.
 	ErrIdPResponse = errors.New("flow: unusable answer from the identity provider")
+	// ErrDownstreamToken: no token could be got for the downstream API (obo_scopes).
+	ErrDownstreamToken = errors.New("flow: no token for the downstream API")
+	// ErrGroupsUnavailable: the user's group memberships could not be read from Microsoft
+	// Graph. Nothing that depends on groups may go on as if there were none.
+	ErrGroupsUnavailable = errors.New("flow: the user's group memberships could not be read")
+	// ErrPath: a request path that cannot be judged safely (an encoded slash or backslash,
+	// a control character, a broken or double percent-encoding). It is refused with 400.
+	ErrPath = errors.New("flow: a path that cannot be judged safely")
+	// ErrRefreshRejected: the token endpoint will not refresh this session any more
+	// (invalid_grant: revoked, expired or already-used refresh token; or the user must
+	// sign in interactively again). The session is over.
+	ErrRefreshRejected = errors.New("flow: the identity provider ended the session")
+	// ErrRefreshIdentity: a refresh returned an ID token for someone else (another iss,
+	// sub, oid or tid). The session is over.
+	ErrRefreshIdentity = errors.New("flow: the refreshed ID token names another user")
+	// ErrRefreshUnverified: a refresh returned an ID token that does not verify (its
+	// signature, issuer, audience, nonce or times). That is no passing outage: the
+	// session is over.
+	ErrRefreshUnverified = errors.New("flow: the refreshed ID token does not verify")
+	// ErrUserRefused: the user-sync endpoint answered 4xx: the application refuses this
+	// user (or the proxy's secret).
+	ErrUserRefused = errors.New("flow: the application refused the user")
+	// ErrUserSyncUnavailable: the user-sync endpoint could not be reached or failed (5xx).
+	ErrUserSyncUnavailable = errors.New("flow: the user-sync endpoint is unavailable")
+	// ErrUserSyncSecret: the endpoint answered 401, refusing the proxy's secret: a
+	// refusal (no retry, 403) that says nothing about the user.
+	ErrUserSyncSecret = fmt.Errorf("%w: it refused the proxy's bearer secret (401)", ErrUserRefused)
 )
 
 // OAuthError is an RFC 6749 error answer, from the authorize redirect or the token

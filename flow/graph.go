@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -19,10 +18,6 @@ import (
 
 // DefaultGraphURL is Microsoft Graph's address.
 const DefaultGraphURL = "https://graph.microsoft.com"
-
-// ErrGroupsUnavailable: the user's group memberships could not be read from Microsoft
-// Graph. Nothing that depends on groups may go on as if there were none.
-var ErrGroupsUnavailable = errors.New("flow: the user's group memberships could not be read")
 
 // GroupsOverage reports whether the token left its groups out for being too many.
 func GroupsOverage(c *jwks.Claims) bool {

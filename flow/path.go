@@ -1,14 +1,9 @@
 package flow
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
-
-// ErrPath: a request path that cannot be judged safely (an encoded slash or backslash, a
-// control character, a broken or double percent-encoding). It is refused with 400.
-var ErrPath = errors.New("flow: a path that cannot be judged safely")
 
 // NormalizePath returns the path of an origin-form request target as an upstream will
 // read it, so that skip_paths and rules judge the path the upstream serves (RFC 3986):

@@ -11,20 +11,6 @@ import (
 	"github.com/entra-auth/entra-auth/session"
 )
 
-var (
-	// ErrRefreshRejected: the token endpoint will not refresh this session any more
-	// (invalid_grant: revoked, expired or already-used refresh token; or the user must
-	// sign in interactively again). The session is over.
-	ErrRefreshRejected = errors.New("flow: the identity provider ended the session")
-	// ErrRefreshIdentity: a refresh returned an ID token for someone else (another iss,
-	// sub, oid or tid). The session is over.
-	ErrRefreshIdentity = errors.New("flow: the refreshed ID token names another user")
-	// ErrRefreshUnverified: a refresh returned an ID token that does not verify (its
-	// signature, issuer, audience, nonce or times). That is no passing outage: the
-	// session is over.
-	ErrRefreshUnverified = errors.New("flow: the refreshed ID token does not verify")
-)
-
 // RefreshDue reports whether the session's access token is within refresh_before of
 // expiring (or past it) and can be refreshed.
 func (f *Flow) RefreshDue(s *session.Session) bool {

@@ -3,7 +3,6 @@ package flow
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -54,17 +53,6 @@ var syncFields = map[string]string{
 	"username": "preferred_username", "email": "email", "name": "name",
 	"given_name": "given_name", "family_name": "family_name",
 }
-
-var (
-	// ErrUserRefused: the user-sync endpoint answered 4xx: the application refuses this
-	// user (or the proxy's secret).
-	ErrUserRefused = errors.New("flow: the application refused the user")
-	// ErrUserSyncUnavailable: the user-sync endpoint could not be reached or failed (5xx).
-	ErrUserSyncUnavailable = errors.New("flow: the user-sync endpoint is unavailable")
-	// ErrUserSyncSecret: the endpoint answered 401, refusing the proxy's secret: a
-	// refusal (no retry, 403) that says nothing about the user.
-	ErrUserSyncSecret = fmt.Errorf("%w: it refused the proxy's bearer secret (401)", ErrUserRefused)
-)
 
 // parseUserSync reads the user_sync block, if any.
 func (p *configParser) parseUserSync() *UserSyncConfig {
