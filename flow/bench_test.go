@@ -189,7 +189,7 @@ func BenchmarkUserSync(b *testing.B) {
 	c := claimsOf(b, `{"aud":"c","iss":"https://login.microsoftonline.com/t/v2.0","iat":1,"nbf":1,"exp":2,"name":"Ada Lovelace",
 		"email":"ada@contoso.com","oid":"o","preferred_username":"ada@contoso.com","roles":["Admin"],"groups":["g1","g2"],"sub":"s","tid":"t","ver":"2.0"}`)
 	for b.Loop() {
-		u := f.SyncUser(c)
+		u := f.syncUser(c)
 		if len(must(f.UserSyncRequest(u))(b).Body) == 0 || u.Fingerprint() == "" {
 			b.Fatal("empty")
 		}

@@ -211,8 +211,8 @@ func topLevel(c *jwks.Claims, names ...string) map[string]gjson.Result {
 	return found
 }
 
-// SyncUser maps verified claims onto the user-sync body.
-func (f *Flow) SyncUser(c *jwks.Claims) *SyncUser { return f.SyncUserWithGroups(c, nil) }
+// syncUser maps verified claims onto the user-sync body, without Graph groups (tests).
+func (f *Flow) syncUser(c *jwks.Claims) *SyncUser { return f.SyncUserWithGroups(c, nil) }
 
 // SyncUserWithGroups is SyncUser with the groups read from Microsoft Graph when the token
 // left them out (nil: the token's).

@@ -140,14 +140,14 @@ func TestSyncUserMapping(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newSyncFlow(t, tc.block)
-			tc.check(t, f.SyncUser(claimsOf(t, tc.claims)))
+			tc.check(t, f.syncUser(claimsOf(t, tc.claims)))
 		})
 	}
 }
 
 func TestUserSyncRequest(t *testing.T) {
 	f := newSyncFlow(t, `{`+syncBase+`}`)
-	u := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","sub":"s","name":"Ada","nonce":"n"}`))
+	u := f.syncUser(claimsOf(t, `{"tid":"t","oid":"o","sub":"s","name":"Ada","nonce":"n"}`))
 	r := must(f.UserSyncRequest(u))(t)
 	auth := ""
 	for _, h := range r.Pairs() {
@@ -177,9 +177,9 @@ func TestUserSyncRequest(t *testing.T) {
 
 func TestFingerprintIgnoresTokenTimesOnly(t *testing.T) {
 	f := newSyncFlow(t, `{`+syncBase+`}`)
-	a := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada","iat":1,"exp":2}`))
-	b := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada","iat":3,"exp":4}`))
-	c := f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada L.","iat":3,"exp":4}`))
+	a := f.syncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada","iat":1,"exp":2}`))
+	b := f.syncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada","iat":3,"exp":4}`))
+	c := f.syncUser(claimsOf(t, `{"tid":"t","oid":"o","name":"Ada L.","iat":3,"exp":4}`))
 	if a.Fingerprint() != b.Fingerprint() || a.Fingerprint() == c.Fingerprint() {
 		t.Errorf("fingerprints %s %s %s", a.Fingerprint(), b.Fingerprint(), c.Fingerprint())
 	}
@@ -230,7 +230,7 @@ func FuzzSyncUser(f *testing.F) {
 		if c.UnmarshalJSON([]byte(raw)) != nil {
 			return
 		}
-		u := flow.SyncUser(c)
+		u := flow.syncUser(c)
 		req := must(flow.UserSyncRequest(u))(t)
 		var body map[string]any
 		dec := json.NewDecoder(strings.NewReader(string(req.Body)))
@@ -268,7 +268,7 @@ func TestUserSyncBodyMatchesTheOpenAPIDescription(t *testing.T) {
 	})
 	f := newSyncFlow(t, `{`+syncBase+`}`)
 	var sent map[string]json.RawMessage
-	if err := json.Unmarshal(must(f.UserSyncRequest(f.SyncUser(claimsOf(t, `{"tid":"t","oid":"o"}`))))(t).Body, &sent); err != nil {
+	if err := json.Unmarshal(must(f.UserSyncRequest(f.syncUser(claimsOf(t, `{"tid":"t","oid":"o"}`))))(t).Body, &sent); err != nil {
 		t.Fatal(err)
 	}
 	fields := slices.Sorted(maps.Keys(sent))
@@ -292,7 +292,7 @@ func TestUserSyncBodyMatchesTheOpenAPIDescription(t *testing.T) {
 	}
 	f = newSyncFlow(t, `{`+syncBase+`,"flags":{"is_staff":{"groups":["a4f7c0d2-1111-4a5b-9c3d-000000000002"]},"is_superuser":{"roles":["Admin"]}}}`)
 	var fromClaims, documented map[string]any
-	_ = json.Unmarshal(must(f.UserSyncRequest(f.SyncUser(c)))(t).Body, &fromClaims)
+	_ = json.Unmarshal(must(f.UserSyncRequest(f.syncUser(c)))(t).Body, &fromClaims)
 	_ = json.Unmarshal([]byte(example.Raw), &documented)
 	if !reflect.DeepEqual(fromClaims, documented) {
 		t.Fatalf("the filter would send, for the example's claims:\n%v\nthe example says:\n%v", fromClaims, documented)

@@ -86,7 +86,7 @@ func TestParse(t *testing.T) {
 				t.Errorf("skipped %q, want %d", set.Skipped, tc.skipped)
 			}
 			for _, kid := range tc.want {
-				if !set.Has(kid) {
+				if !set.has(kid) {
 					t.Errorf("kid %s missing", kid)
 				}
 			}

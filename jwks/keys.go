@@ -43,8 +43,8 @@ type Set struct {
 // Len is the number of keys.
 func (s *Set) Len() int { return len(s.byID) }
 
-// Has reports whether the set holds a key with that kid.
-func (s *Set) Has(kid string) bool { _, ok := s.byID[kid]; return ok }
+// has reports whether the set holds a key with that kid.
+func (s *Set) has(kid string) bool { _, ok := s.byID[kid]; return ok }
 
 // issuerOf returns the issuer a key names, if it names one.
 func (s *Set) issuerOf(k *rsa.PublicKey) (string, bool) {
