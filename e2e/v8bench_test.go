@@ -128,6 +128,16 @@ func (t *v8Timings) report(b *testing.B) {
 	b.ReportMetric(float64(calls)/float64(len(t.NS)), "host-calls/op")
 }
 
+// signedInCookie signs Ada in and returns the Cookie header her browser then sends.
+func (v *v8Bench) signedInCookie(b *testing.B) string {
+	b.Helper()
+	br := v.browser()
+	if done := br.signIn("/page", "ada@contoso.example"); done.status != 302 {
+		b.Fatalf("sign-in: %d", done.status)
+	}
+	return br.cookieHeaderOf()
+}
+
 // cookieHeaderOf is the Cookie header the browser sends to the site.
 func (br *browser) cookieHeaderOf() string {
 	var pairs []string
@@ -144,11 +154,7 @@ func (br *browser) cookieHeaderOf() string {
 // requests go over real HTTPS to the runner, which these figures leave out.
 func BenchmarkV8Request(b *testing.B) {
 	v := newV8Bench(b)
-	signedIn := v.browser()
-	if done := signedIn.signIn("/page", "ada@contoso.example"); done.status != 302 {
-		b.Fatalf("sign-in: %d", done.status)
-	}
-	cookie := signedIn.cookieHeaderOf()
+	cookie := v.signedInCookie(b)
 	mint := func() string {
 		token, err := v.mock.MintAccessToken(mockentra.AccessToken{User: v.mock.Users()[0], Audience: mockentra.DemoClientID,
 			Scopes: []string{"access_as_user"}, IssuerBase: v.mockURL})
@@ -224,11 +230,7 @@ func BenchmarkV8Request(b *testing.B) {
 // header the filter removes. It does its 100,000 requests once, whatever b.N.
 func BenchmarkV8LinearMemory(b *testing.B) {
 	v := newV8Bench(b)
-	signedIn := v.browser()
-	if done := signedIn.signIn("/page", "ada@contoso.example"); done.status != 302 {
-		b.Fatalf("sign-in: %d", done.status)
-	}
-	cookie := signedIn.cookieHeaderOf()
+	cookie := v.signedInCookie(b)
 	serve := func(n int) {
 		const clients = 8
 		var wg sync.WaitGroup

@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,10 +177,8 @@ func Parse(value string) (Parsed, error) {
 		if !validName(name) {
 			return p, fmt.Errorf("%w: header name %d is not a lower-case token", ErrMalformed, i+1)
 		}
-		for _, earlier := range p.Headers[:i] {
-			if earlier == name {
-				return p, fmt.Errorf("%w: %s is listed twice", ErrMalformed, name)
-			}
+		if slices.Contains(p.Headers[:i], name) {
+			return p, fmt.Errorf("%w: %s is listed twice", ErrMalformed, name)
 		}
 	}
 	// Checked by hand: Go's decoder skips \r and \n, which must not make a second
@@ -247,7 +246,7 @@ func Verify(h map[string][]string, r Request, secrets [][]byte, now time.Time, m
 		if !strings.HasPrefix(folded, IdentityPrefix) || folded == Header {
 			continue
 		}
-		if !containsExact(p.Headers, strings.ToLower(name)) {
+		if !slices.Contains(p.Headers, strings.ToLower(name)) {
 			return fmt.Errorf("%w: %s", ErrUnsigned, name)
 		}
 	}
@@ -273,13 +272,4 @@ func headerValues(h map[string][]string, name string) []string {
 		}
 	}
 	return out
-}
-
-func containsExact(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
