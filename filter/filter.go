@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/internal/sharedstate"
 )
 
 // NewVMContext returns the root of the filter's context tree, for proxywasm.SetVMContext.
@@ -18,10 +19,16 @@ func NewVMContext() types.VMContext { return &vmContext{} }
 
 type vmContext struct {
 	types.DefaultVMContext
+	// shared is the VM's shared data; nil is the host's (tests give others).
+	shared sharedstate.Store
 }
 
-func (*vmContext) NewPluginContext(id uint32) types.PluginContext {
-	return &plugin{id: id, now: time.Now, refreshing: map[string][]refreshOutcome{}, renewed: newRenewedSessions(),
+func (vc *vmContext) NewPluginContext(id uint32) types.PluginContext {
+	shared := vc.shared
+	if shared == nil {
+		shared = hostStore{}
+	}
+	return &plugin{id: id, now: time.Now, shared: shared, refreshing: map[string][]refreshOutcome{}, renewed: newRenewedSessions(),
 		peerWaits: map[string]peerWait{}, claimed: map[string]bool{}}
 }
 
@@ -30,6 +37,7 @@ type plugin struct {
 	types.DefaultPluginContext
 	id      uint32
 	now     func() time.Time
+	shared  sharedstate.Store
 	flow    *flow.Flow
 	idp     *idpCache
 	metrics metrics
@@ -68,7 +76,7 @@ func (p *plugin) OnPluginStart(configurationSize int) (status types.OnPluginStar
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
-	p.idp = newIDPCache(cfg, hex.EncodeToString(id[:]), p.now)
+	p.idp = newIDPCache(cfg, hex.EncodeToString(id[:]), p.now, p.shared)
 	p.metrics = defineMetrics()
 	proxywasm.LogInfof("entra-auth: started for tenant %s, client %s, identity provider %s through cluster %s",
 		cfg.TenantID, cfg.ClientID, cfg.Authority, cfg.IDPCluster)
@@ -76,8 +84,7 @@ func (p *plugin) OnPluginStart(configurationSize int) (status types.OnPluginStar
 		proxywasm.LogInfof("entra-auth: user sync to %s through cluster %s (timeout %v, on failure: %s)",
 			us.URL, us.Cluster, us.Timeout, map[bool]string{true: "allow", false: "deny"}[us.AllowOnFailure])
 	}
-	createRefreshSlots()
-	createUsedStates()
+	p.createShared()
 	// Fetch the provider's metadata on the first tick, not now: Envoy first runs this in
 	// a canary VM that it destroys at once, cancelling its calls; a fetch started here
 	// would leave the fetch lease with a VM that is gone, and every sign-in would wait

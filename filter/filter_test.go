@@ -1,12 +1,12 @@
 package filter
 
 import (
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"maps"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/entra-auth/entra-auth/flow"
 	"github.com/entra-auth/entra-auth/internal/entratest"
+	"github.com/entra-auth/entra-auth/internal/sharedstate"
 	"github.com/entra-auth/entra-auth/session"
 )
 
@@ -109,16 +110,22 @@ func TestPluginStartMakesNoCall(t *testing.T) {
 	if calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID); len(calls) != 0 {
 		t.Fatalf("plugin start dispatched %d calls", len(calls))
 	}
-	_, lease := idpKeys("https://login.microsoftonline.com/" + tenant + "/v2.0/.well-known/openid-configuration")
-	if _, _, err := proxywasm.GetSharedData(lease); err == nil {
-		t.Error("plugin start took the fetch lease")
+	lease := sharedstate.KeysFor("https://login.microsoftonline.com/" + tenant + "/v2.0/.well-known/openid-configuration").Lease
+	if v, _, err := proxywasm.GetSharedData(lease); err != nil || len(v) != 0 {
+		t.Errorf("plugin start took the fetch lease, or did not make its key: %q, %v", v, err)
+	}
+	for _, key := range []string{sharedstate.UsedStatesKey, sharedstate.UnknownKidKey, sharedstate.SlotKey("any session")} {
+		if _, _, err := proxywasm.GetSharedData(key); err != nil {
+			t.Errorf("plugin start did not make %s: %v", key, err)
+		}
 	}
 	host.Tick()
 	if calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID); len(calls) != 1 {
 		t.Fatalf("the first tick dispatched %d calls, want the discovery fetch", len(calls))
 	}
-	if _, _, err := proxywasm.GetSharedData(lease); err != nil {
-		t.Errorf("the first tick fetched without the lease: %v", err)
+	now := time.Now()
+	if err := sharedstate.TakeLease(hostStore{}, lease, "another VM", now, now.Add(time.Minute)); !errors.Is(err, sharedstate.ErrTaken) {
+		t.Errorf("the first tick fetched without the lease: another VM's take = %v", err)
 	}
 }
 
@@ -190,6 +197,18 @@ func exchangeCode(t *testing.T, host proxytest.HostEmulator) (callback uint32) {
 // say).
 func exchangeCodeWith(t *testing.T, host proxytest.HostEmulator, more map[string]any) (callback uint32) {
 	t.Helper()
+	return exchangeCodeAnswering(t, host, func(nonce string) map[string]any {
+		answer := map[string]any{"id_token": idToken(t, "key-1", entratest.RSAKey(t, "signing"), nonce, nil),
+			"access_token": "at", "token_type": "Bearer", "expires_in": 3599}
+		maps.Copy(answer, more)
+		return answer
+	})
+}
+
+// exchangeCodeAnswering starts a sign-in at /app, calls back, and answers the token
+// request with what answer gives for the sign-in's nonce; it returns the callback's stream.
+func exchangeCodeAnswering(t *testing.T, host proxytest.HostEmulator, answer func(nonce string) map[string]any) (callback uint32) {
+	t.Helper()
 	id := host.InitializeHttpContext()
 	host.CallOnRequestHeaders(id, request("/app", browserAccept), true)
 	start := host.GetSentLocalResponse(id)
@@ -207,19 +226,31 @@ func exchangeCodeWith(t *testing.T, host proxytest.HostEmulator, more map[string
 	if form.Get("code") != "the-code" || form.Get("code_verifier") == "" || form.Get("client_secret") != "s3cret" {
 		t.Fatalf("token form %v", form)
 	}
-	now := time.Now()
-	idToken := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"aud": clientID, "iss": issuer, "tid": tenant, "sub": "sub-1", "oid": "oid-1", "nonce": q.Get("nonce"),
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "ver": "2.0",
-		"preferred_username": "ada@contoso.com", "name": "Ada Lovelace", "groups": []string{"g1", "g2"},
-	})
-	idToken.Header["kid"] = "key-1"
-	signed, _ := idToken.SignedString(entratest.RSAKey(t, "signing"))
-	answer := map[string]any{"id_token": signed, "access_token": "at", "token_type": "Bearer", "expires_in": 3599}
-	maps.Copy(answer, more)
-	tokens, _ := json.Marshal(answer)
+	tokens, _ := json.Marshal(answer(q.Get("nonce")))
 	host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil, tokens)
 	return cb
+}
+
+// idToken is Ada's ID token for the sign-in with nonce, signed with key under kid, its
+// claims changed by change.
+func idToken(t *testing.T, kid string, key *rsa.PrivateKey, nonce string, change func(jwt.MapClaims)) string {
+	t.Helper()
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"aud": clientID, "iss": issuer, "tid": tenant, "sub": "sub-1", "oid": "oid-1", "nonce": nonce,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "ver": "2.0",
+		"preferred_username": "ada@contoso.com", "name": "Ada Lovelace", "groups": []string{"g1", "g2"},
+	}
+	if change != nil {
+		change(claims)
+	}
+	token := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	token.Header["kid"] = kid
+	signed, err := token.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
 }
 
 // sessionCookies turns a response's Set-Cookie headers into the Cookie headers a
@@ -279,13 +310,19 @@ func TestBodyOfAnUnauthenticatedRequestIsHeld(t *testing.T) {
 	host := started(t)
 	id := host.InitializeHttpContext()
 	host.CallOnRequestHeaders(id, request("/api/upload", [2]string{"accept", "application/json"}), false)
-	if a := host.CallOnRequestBody(id, []byte("payload"), true); a != types.ActionPause {
+	if a := host.CallOnRequestBody(id, []byte("payload"), false); a != types.ActionPause {
 		t.Fatalf("body of an unauthenticated request: %v", a)
+	}
+	if a := host.CallOnRequestTrailers(id, [][2]string{{"grpc-status", "0"}}); a != types.ActionPause {
+		t.Fatalf("trailers of an unauthenticated request: %v", a)
 	}
 	skip := host.InitializeHttpContext()
 	host.CallOnRequestHeaders(skip, request("/healthz"), false)
-	if a := host.CallOnRequestBody(skip, []byte("payload"), true); a != types.ActionContinue {
+	if a := host.CallOnRequestBody(skip, []byte("payload"), false); a != types.ActionContinue {
 		t.Fatalf("body of a passed request: %v", a)
+	}
+	if a := host.CallOnRequestTrailers(skip, [][2]string{{"grpc-status", "0"}}); a != types.ActionContinue {
+		t.Fatalf("trailers of a passed request: %v", a)
 	}
 }
 
@@ -336,56 +373,22 @@ func TestUsedStatesFailClosed(t *testing.T) {
 	cb := &flow.Callback{Code: "c", SignIn: &session.SignIn{State: "state-1", Expires: now.Add(time.Minute)}}
 
 	newHost(t, testConfig) // no plugin start: the record was never created
-	if err := markStateUsed(cb, now); !errors.Is(err, flow.ErrSharedState) {
+	p := (&vmContext{}).NewPluginContext(1).(*plugin)
+	if err := p.markStateUsed(cb, now); !errors.Is(err, flow.ErrSharedState) {
 		t.Fatalf("without the record: %v, want ErrSharedState", err)
 	}
 
-	createUsedStates()
-	if err := markStateUsed(cb, now); err != nil {
+	if err := sharedstate.Create(p.shared, sharedstate.UsedStatesKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.markStateUsed(cb, now); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
-	if err := markStateUsed(cb, now); !errors.Is(err, flow.ErrStateInvalid) {
+	if err := p.markStateUsed(cb, now); !errors.Is(err, flow.ErrStateInvalid) {
 		t.Fatalf("second use: %v, want a replay (ErrStateInvalid)", err)
 	}
 	other := &flow.Callback{Code: "c", SignIn: &session.SignIn{State: "state-2", Expires: now.Add(time.Minute)}}
-	if err := markStateUsed(other, now); err != nil {
+	if err := p.markStateUsed(other, now); err != nil {
 		t.Fatalf("another sign-in: %v", err)
 	}
-}
-
-// The refresh slots exist after the first plugin start, and a VM that starts later finds
-// them made and writes none: a slot a running VM claimed is never written over blind.
-// (Each subtest has its own emulator: the SDK's allows one at a time.)
-func TestRefreshSlotsAreMadeOnce(t *testing.T) {
-	t.Run("first start, then a later VM", func(t *testing.T) {
-		newHost(t, testConfig)
-		createRefreshSlots()
-		for _, i := range []int{0, refreshSlots / 2, refreshSlots - 1} {
-			if _, _, err := proxywasm.GetSharedData("entra-auth/refresh/" + strconv.Itoa(i)); err != nil {
-				t.Fatalf("slot %d after the first start: %v", i, err)
-			}
-		}
-		if _, _, err := proxywasm.GetSharedData(refreshSlotsMade); err != nil {
-			t.Fatalf("no record that the slots exist: %v", err)
-		}
-		claim := []byte("P-claimed-by-a-running-vm")
-		_, cas, _ := proxywasm.GetSharedData("entra-auth/refresh/7")
-		if err := proxywasm.SetSharedData("entra-auth/refresh/7", claim, cas); err != nil {
-			t.Fatal(err)
-		}
-		createRefreshSlots() // a later VM
-		if got, _, err := proxywasm.GetSharedData("entra-auth/refresh/7"); err != nil || string(got) != string(claim) {
-			t.Fatalf("a later start changed a claimed slot: %q, %v", got, err)
-		}
-	})
-	t.Run("the record is what later VMs trust", func(t *testing.T) {
-		newHost(t, testConfig)
-		if err := proxywasm.SetSharedData(refreshSlotsMade, []byte{1}, 0); err != nil {
-			t.Fatal(err)
-		}
-		createRefreshSlots()
-		if _, _, err := proxywasm.GetSharedData("entra-auth/refresh/7"); err == nil {
-			t.Fatal("the slots were made again although the record said they exist")
-		}
-	})
 }

@@ -2,40 +2,18 @@ package filter
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/internal/sharedstate"
 	"github.com/entra-auth/entra-auth/jwks"
 )
-
-// Shared data keys. Shared data is per vm_id and per Envoy process: what one worker's VM
-// fetched, the others read. The metadata and its fetch lease are kept per discovery URL
-// (idpKeys): shared data outlives a configuration push, and a push that changes
-// authority or tenant_id must not adopt the metadata fetched for the old one.
-const (
-	sharedMetadataKey   = "entra-auth/idp-metadata/v1"
-	sharedLeaseKey      = "entra-auth/idp-fetch-lease"
-	sharedKidRefreshKey = "entra-auth/jwks-unknown-kid-refresh"
-	sharedUsedStatesKey = "entra-auth/used-states"
-)
-
-// idpKeys are the shared data keys of the metadata and of its fetch lease for the
-// provider at discoveryURL.
-func idpKeys(discoveryURL string) (metadata, lease string) {
-	h := fnv.New64a()
-	h.Write([]byte(discoveryURL))
-	suffix := "/" + strconv.FormatUint(h.Sum64(), 16)
-	return sharedMetadataKey + suffix, sharedLeaseKey + suffix
-}
 
 // Tick periods: quick while a fetch is wanted or streams wait, slow otherwise.
 const (
@@ -63,11 +41,13 @@ type idpCache struct {
 	cfg      *flow.Config
 	instance string // this VM, in the fetch lease
 	now      func() time.Time
-	// metadataKey and leaseKey are the shared data keys for this provider (idpKeys).
-	metadataKey, leaseKey string
+	// shared is the process's shared data; keys this provider's keys in it. Shared data
+	// is per vm_id and per Envoy process: what one worker's VM fetched, the others read.
+	shared sharedstate.Store
+	keys   sharedstate.ProviderKeys
 
 	current       *metadata
-	sharedBody    []byte // current, as stored in shared data
+	discBody      []byte // current's discovery document, as the provider sent it
 	fetching      bool
 	fetchDeadline time.Time
 	forceKeys     bool // a token named an unknown kid: fetch the JWKS again
@@ -78,10 +58,8 @@ type idpCache struct {
 	tickPeriod    time.Duration
 }
 
-func newIDPCache(cfg *flow.Config, instance string, now func() time.Time) *idpCache {
-	c := &idpCache{cfg: cfg, instance: instance, now: now}
-	c.metadataKey, c.leaseKey = idpKeys(cfg.DiscoveryURL())
-	return c
+func newIDPCache(cfg *flow.Config, instance string, now func() time.Time, shared sharedstate.Store) *idpCache {
+	return &idpCache{cfg: cfg, instance: instance, now: now, shared: shared, keys: sharedstate.KeysFor(cfg.DiscoveryURL())}
 }
 
 // await calls fn with the metadata: at once if it is loaded, else when a fetch ends. While
@@ -123,19 +101,17 @@ func (c *idpCache) refreshKeysAfter(since time.Time, fn waiter) {
 }
 
 // claimUnknownKidRefresh takes the process-wide right to refetch keys for an unknown kid,
-// at most once per jwks.MinUnknownKeyRefresh, with a compare-and-swap on shared data.
+// at most once per jwks.MinUnknownKeyRefresh. When shared data fails, nobody refetches:
+// the token is refused, as one naming an unknown key is.
 func (c *idpCache) claimUnknownKidRefresh() bool {
 	now := c.now()
-	value, cas, err := proxywasm.GetSharedData(sharedKidRefreshKey)
-	var last time.Time
-	if err == nil && len(value) == 8 {
-		last = time.Unix(0, int64(binary.LittleEndian.Uint64(value)))
+	err := sharedstate.ClaimStamp(c.shared, sharedstate.UnknownKidKey, now, func(last time.Time) bool {
+		return jwks.RefreshAllowed(last, now)
+	})
+	if sharedstate.IsCoordinationFault(err) {
+		proxywasm.LogWarnf("entra-auth: cannot claim a key refetch for an unknown kid in shared data: %v", err)
 	}
-	if !jwks.RefreshAllowed(last, now) {
-		return false
-	}
-	stamp := binary.LittleEndian.AppendUint64(nil, uint64(now.UnixNano()))
-	return proxywasm.SetSharedData(sharedKidRefreshKey, stamp, cas) == nil
+	return err == nil
 }
 
 // tick runs on the root context: adopt what another VM fetched, start a fetch when one is
@@ -201,7 +177,7 @@ func (c *idpCache) fetch(keysOnly bool) {
 		}
 	}
 	if keysOnly {
-		getKeys(c.currentDiscoveryBody(), c.current.disc)
+		getKeys(c.discBody, c.current.disc)
 		return
 	}
 	req, err := c.cfg.DiscoveryRequest()
@@ -338,91 +314,54 @@ func (c *idpCache) resolve(md *metadata, err error) {
 	}
 }
 
-// The shared copy: fetch time, then the discovery document's and the JWKS's bodies as the
-// provider sent them, so that every VM parses the same bytes.
-
+// store shares what this VM fetched; the bodies go as the provider sent them, so that
+// every VM parses the same bytes.
 func (c *idpCache) store(md *metadata, disc, keys []byte) {
-	value := binary.LittleEndian.AppendUint64(nil, uint64(md.fetchedAt.UnixNano()))
-	value = binary.LittleEndian.AppendUint32(value, uint32(len(disc)))
-	value = append(append(value, disc...), keys...)
-	if err := proxywasm.SetSharedData(c.metadataKey, value, 0); err != nil {
+	err := sharedstate.PutMetadata(c.shared, c.keys.Metadata, sharedstate.Metadata{FetchedAt: md.fetchedAt, Discovery: disc, JWKS: keys})
+	if err != nil {
 		proxywasm.LogWarnf("entra-auth: cannot share the identity provider's metadata with the other workers: %v", err)
 	}
-	c.sharedBody = value
-}
-
-func (c *idpCache) currentDiscoveryBody() []byte {
-	if len(c.sharedBody) < 12 {
-		return nil
-	}
-	n := binary.LittleEndian.Uint32(c.sharedBody[8:])
-	return c.sharedBody[12 : 12+n]
+	c.discBody = disc
 }
 
 // adoptShared takes the shared metadata when it is newer than this VM's, hands it to
 // every waiter (it is newer than what any of them saw, including those waiting for an
 // unknown kid), and reports whether it did.
 func (c *idpCache) adoptShared() bool {
-	value, _, err := proxywasm.GetSharedData(c.metadataKey)
-	if err != nil || len(value) < 12 {
+	shared, err := sharedstate.GetMetadata(c.shared, c.keys.Metadata)
+	if err != nil || (c.current != nil && !shared.FetchedAt.After(c.current.fetchedAt)) {
 		return false
 	}
-	fetchedAt := time.Unix(0, int64(binary.LittleEndian.Uint64(value)))
-	if c.current != nil && !fetchedAt.After(c.current.fetchedAt) {
-		return false
-	}
-	n := binary.LittleEndian.Uint32(value[8:])
-	if uint64(n) > uint64(len(value)-12) {
-		return false
-	}
-	discBody, keysBody := value[12:12+n], value[12+n:]
-	disc, err := flow.ParseDiscovery(c.cfg, 200, discBody)
+	disc, err := flow.ParseDiscovery(c.cfg, 200, shared.Discovery)
 	if err != nil {
 		return false
 	}
-	keys, err := flow.ParseKeys(200, keysBody)
+	keys, err := flow.ParseKeys(200, shared.JWKS)
 	if err != nil {
 		return false
 	}
-	c.current = &metadata{fetchedAt: fetchedAt, disc: disc, keys: keys, verifier: c.verifier(disc), access: c.accessVerifier(disc)}
-	c.sharedBody = bytes.Clone(value)
+	c.current = &metadata{fetchedAt: shared.FetchedAt, disc: disc, keys: keys, verifier: c.verifier(disc), access: c.accessVerifier(disc)}
+	c.discBody = bytes.Clone(shared.Discovery)
 	c.failures, c.lastErr, c.nextAttempt, c.forceKeys = 0, nil, time.Time{}, false
 	c.resolve(c.current, nil)
 	return true
 }
 
-// The fetch lease lets one VM fetch while the others wait for its result. It expires, so
-// a VM that dies mid-fetch does not block the rest. Shared data's compare-and-swap only
-// guards keys that exist; the first lease is written blind and read back, and in the
-// rare race where two VMs both see no lease, both fetch once.
+// The fetch lease lets one VM fetch while the others wait for its result; it expires, so
+// that a VM that dies mid-fetch does not block the rest. When shared data fails, this VM
+// fetches without it: the cost is a fetch the others may repeat.
 
 func (c *idpCache) takeLease(now time.Time) bool {
-	value, cas, err := proxywasm.GetSharedData(c.leaseKey)
-	found := err == nil
-	if found {
-		holder, until, ok := strings.Cut(string(value), "|")
-		expiry, _ := strconv.ParseInt(until, 10, 64)
-		if ok && holder != c.instance && now.UnixNano() < expiry {
-			return false
-		}
+	err := sharedstate.TakeLease(c.shared, c.keys.Lease, c.instance, now, now.Add(3*c.cfg.IDPTimeout+time.Second))
+	if sharedstate.IsCoordinationFault(err) {
+		proxywasm.LogWarnf("entra-auth: cannot take the metadata fetch lease in shared data (fetching anyway): %v", err)
+		return true
 	}
-	mine := []byte(c.instance + "|" + strconv.FormatInt(now.Add(3*c.cfg.IDPTimeout+time.Second).UnixNano(), 10))
-	if !found {
-		if proxywasm.SetSharedData(c.leaseKey, mine, 0) != nil {
-			return false
-		}
-		back, _, err := proxywasm.GetSharedData(c.leaseKey)
-		return err == nil && bytes.Equal(back, mine)
-	}
-	return proxywasm.SetSharedData(c.leaseKey, mine, cas) == nil
+	return err == nil
 }
 
 func (c *idpCache) releaseLease() {
-	value, cas, err := proxywasm.GetSharedData(c.leaseKey)
-	if err != nil || !strings.HasPrefix(string(value), c.instance+"|") {
-		return
-	}
-	if err := proxywasm.SetSharedData(c.leaseKey, []byte(c.instance+"|0"), cas); err != nil {
+	if err := sharedstate.ReleaseLease(c.shared, c.keys.Lease, c.instance); err != nil {
 		// Not given back, the lease runs out at its expiry; the next fetch waits for that.
 		proxywasm.LogDebugf("entra-auth: cannot give back the metadata fetch lease: %v", err)
 	}

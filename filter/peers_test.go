@@ -3,12 +3,16 @@ package filter
 import (
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/internal/sharedstate"
 	"github.com/entra-auth/entra-auth/session"
 )
 
@@ -30,7 +34,7 @@ func peerVM(t *testing.T, instance string, clock *peerClock) *plugin {
 	if p.flow, err = flow.New(cfg, rand.Reader, clock.now); err != nil {
 		t.Fatal(err)
 	}
-	p.idp = newIDPCache(cfg, instance, clock.now)
+	p.idp = newIDPCache(cfg, instance, clock.now, p.shared)
 	return p
 }
 
@@ -53,18 +57,18 @@ func TestPeersRefreshASessionOnce(t *testing.T) {
 			if b.claimRefresh(sess) {
 				t.Fatal("a second worker claimed a session the first holds")
 			}
-			state, _, _, ok := b.peerRefresh(sess)
-			if !ok || !state.busy || !state.deadline.After(clock.t) {
+			state := b.peerRefresh(sess)
+			if !state.busy || !state.deadline.After(clock.t) {
 				t.Fatalf("the other worker sees %+v, want busy until a later deadline", state)
 			}
-			if st, _, _, _ := a.peerRefresh(sess); st.busy {
+			if st := a.peerRefresh(sess); st.busy {
 				t.Fatal("the claiming worker sees its own claim as another's")
 			}
 		}},
 		{"the renewed session reaches the other", func(t *testing.T, a, b *plugin) {
 			a.claimRefresh(sess)
 			a.publishRefresh(sess.ID, &renewed)
-			state, _, _, _ := b.peerRefresh(sess)
+			state := b.peerRefresh(sess)
 			if state.renewed == nil || !state.renewed.AccessExpires.Equal(renewed.AccessExpires) {
 				t.Fatalf("the other worker sees %+v, want the renewed session", state)
 			}
@@ -73,7 +77,7 @@ func TestPeersRefreshASessionOnce(t *testing.T) {
 			}
 			newer := renewed
 			newer.AccessExpires = renewed.AccessExpires.Add(time.Hour)
-			if st, _, _, _ := b.peerRefresh(&newer); st.renewed != nil {
+			if st := b.peerRefresh(&newer); st.renewed != nil {
 				t.Fatal("a published session older than the one asked about was offered")
 			}
 		}},
@@ -96,17 +100,17 @@ func TestPeersRefreshASessionOnce(t *testing.T) {
 			clock.t = clock.t.Add(a.claimFor() + time.Millisecond)
 			b.claimRefresh(sess)
 			a.publishRefresh(sess.ID, &renewed) // a finished late: b refreshes now
-			if st, _, _, _ := a.peerRefresh(sess); !st.busy {
+			if st := a.peerRefresh(sess); !st.busy {
 				t.Fatalf("the late publisher overwrote the claim that took over: %+v", st)
 			}
 			b.publishRefresh(sess.ID, &renewed)
-			if st, _, _, _ := a.peerRefresh(sess); st.renewed == nil {
+			if st := a.peerRefresh(sess); st.renewed == nil {
 				t.Fatal("the claim's holder could not publish")
 			}
 		}},
 		{"only a claim held is published", func(t *testing.T, a, b *plugin) {
 			a.publishRefresh(sess.ID, &renewed) // a never claimed it
-			if st, _, _, _ := b.peerRefresh(sess); st.renewed != nil {
+			if st := b.peerRefresh(sess); st.renewed != nil {
 				t.Fatal("a worker published a refresh it did not claim")
 			}
 		}},
@@ -115,7 +119,7 @@ func TestPeersRefreshASessionOnce(t *testing.T) {
 			if !a.claimRefresh(other) {
 				t.Fatal("claim for the colliding session failed")
 			}
-			if st, _, _, _ := b.peerRefresh(sess); st.busy || st.renewed != nil {
+			if st := b.peerRefresh(sess); st.busy || st.renewed != nil {
 				t.Fatalf("another session's claim is taken for this one's: %+v", st)
 			}
 			if !b.claimRefresh(sess) {
@@ -126,27 +130,30 @@ func TestPeersRefreshASessionOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock.t = time.Unix(1764400000, 0)
 			newHost(t, testConfig)
-			createRefreshSlots()
+			if err := sharedstate.CreateSlots(hostStore{}); err != nil {
+				t.Fatal(err)
+			}
 			tc.run(t, peerVM(t, "vm-a", clock), peerVM(t, "vm-b", clock))
 		})
 	}
 }
 
-// Without the slots (their creation failed at start), a claim is written blind and read
-// back: the first worker gets it, the second does not.
-func TestPeerClaimWithoutSlots(t *testing.T) {
+// Without the slots (their creation failed at start), a claim cannot be guarded: each
+// worker refreshes on its own rather than wait for a claim nobody can make, and none
+// publishes.
+func TestPeerClaimWithoutSlotsRefreshesAnyway(t *testing.T) {
 	clock := &peerClock{t: time.Unix(1764400000, 0)}
 	sess := &session.Session{ID: "session-1", AccessExpires: clock.t.Add(time.Minute)}
 	newHost(t, testConfig)
 	a, b := peerVM(t, "vm-a", clock), peerVM(t, "vm-b", clock)
-	if !a.claimRefresh(sess) {
-		t.Fatal("the first blind claim failed")
+	if !a.claimRefresh(sess) || !b.claimRefresh(sess) {
+		t.Fatal("a worker waits for a claim shared data cannot hold")
 	}
-	if b.claimRefresh(sess) {
-		t.Fatal("a second blind claim succeeded")
+	if a.claimed[sess.ID] || b.claimed[sess.ID] {
+		t.Fatal("a claim was recorded that shared data does not hold")
 	}
-	if _, _, err := proxywasm.GetSharedData(refreshSlotKey(sess.ID)); err != nil {
-		t.Fatalf("the claim is not in shared data: %v", err)
+	if _, _, err := proxywasm.GetSharedData(sharedstate.SlotKey(sess.ID)); err == nil {
+		t.Fatal("a slot was written blind")
 	}
 }
 
@@ -155,10 +162,74 @@ func collidingSession(t *testing.T, id string) *session.Session {
 	t.Helper()
 	for i := range 100000 {
 		other := fmt.Sprint("other-", i)
-		if refreshSlotKey(other) == refreshSlotKey(id) && other != id {
+		if sharedstate.SlotKey(other) == sharedstate.SlotKey(id) && other != id {
 			return &session.Session{ID: other, AccessExpires: time.Unix(1764400000, 0).Add(time.Minute)}
 		}
 	}
 	t.Fatal("no colliding session id found")
 	return nil
+}
+
+// A request whose session another worker is refreshing: while its access token holds it
+// goes on at once; once expired it waits, on ticks, and takes the session the other
+// worker publishes, without a refresh of its own.
+func TestRequestWaitsForAnotherWorkersRefresh(t *testing.T) {
+	host := startedWith(t, refreshConfig)
+	cb := exchangeCodeWith(t, host, map[string]any{"refresh_token": "rt-1", "expires_in": 1})
+	cookies := sessionCookies(host.GetSentLocalResponse(cb))
+	cfg, err := flow.ParseConfig([]byte(refreshConfig), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := flow.New(cfg, rand.Reader, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := f.Authenticate(flow.NewRequest(request("/app", cookies...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := sharedstate.Claim(hostStore{}, sess.ID, "another worker", sess.AccessExpires, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	refreshes := func() int {
+		n := 0
+		for _, c := range host.GetCalloutAttributesFromContext(proxytest.PluginContextID) {
+			if strings.Contains(string(c.Body), "grant_type=refresh_token") {
+				n++
+			}
+		}
+		return n
+	}
+
+	id := host.InitializeHttpContext()
+	if a := host.CallOnRequestHeaders(id, request("/app", cookies...), true); a != types.ActionContinue {
+		t.Fatalf("with the tokens still good: %v, want on at once", a)
+	}
+	time.Sleep(time.Until(sess.AccessExpires) + 10*time.Millisecond)
+	id = host.InitializeHttpContext()
+	if a := host.CallOnRequestHeaders(id, request("/app", cookies...), true); a != types.ActionPause {
+		t.Fatalf("with the tokens expired: %v, want it to wait for the other worker", a)
+	}
+	host.Tick() // still refreshing over there
+	if host.GetCurrentHttpStreamAction(id) != types.ActionPause || refreshes() != 0 {
+		t.Fatalf("the request did not keep waiting (%v, %d refreshes of its own)", host.GetCurrentHttpStreamAction(id), refreshes())
+	}
+	renewed := *sess
+	renewed.AccessToken, renewed.AccessExpires = "at-from-the-other-worker", time.Now().Add(time.Hour)
+	if err := sharedstate.Publish(hostStore{}, sess.ID, "another worker", renewed.Marshal(), renewed.AccessExpires); err != nil {
+		t.Fatal(err)
+	}
+	host.Tick()
+	if a := host.GetCurrentHttpStreamAction(id); a != types.ActionContinue || refreshes() != 0 {
+		t.Fatalf("after the other worker published: %v (%d refreshes of its own), want on", a, refreshes())
+	}
+	if got := headerOf(host.GetCurrentRequestHeaders(id), "x-auth-request-user"); got != "ada@contoso.com" {
+		t.Errorf("identity upstream %q", got)
+	}
+	host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+	if !strings.Contains(headerOf(host.GetCurrentResponseHeaders(id), "set-cookie"), "__Host-entra-auth=") {
+		t.Errorf("the renewed session does not reach the browser: %v", host.GetCurrentResponseHeaders(id))
+	}
 }

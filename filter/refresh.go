@@ -71,7 +71,7 @@ func (s *stream) refresh(sess *session.Session) types.Action {
 		p.refreshing[sess.ID] = append(waiting, wait)
 		return types.ActionPause
 	}
-	peer, _, _, _ := p.peerRefresh(sess)
+	peer := p.peerRefresh(sess)
 	switch {
 	case peer.renewed != nil:
 		p.renewed.remember(peer.renewed, p.now())

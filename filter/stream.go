@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/internal/sharedstate"
 	"github.com/entra-auth/entra-auth/jwks"
 	"github.com/entra-auth/entra-auth/session"
 )
@@ -353,7 +354,7 @@ func (s *stream) callback() types.Action {
 	}
 	// Single use: a replayed callback stops here, before its code is exchanged again; and
 	// so does one whose use cannot be recorded (fail closed).
-	if err := markStateUsed(cb, s.plugin.now()); err != nil {
+	if err := s.plugin.markStateUsed(cb, s.plugin.now()); err != nil {
 		s.fail("callback", err)
 		return types.ActionPause
 	}
@@ -526,27 +527,16 @@ func (s *stream) complete(cb *flow.Callback, sess *session.Session) {
 	s.respond(resp)
 }
 
-// markStateUsed records the callback's state in the shared record of used states, with
-// a compare-and-swap. A state already there is a replay (ErrStateInvalid). A record that
-// cannot be read, written or won is ErrSharedState: the callback must not go ahead. The
-// record exists from plugin start (createUsedStates), so that every write is guarded.
-func markStateUsed(cb *flow.Callback, now time.Time) error {
-	for range 8 { // compare-and-swap retries under contention
-		record, cas, err := proxywasm.GetSharedData(sharedUsedStatesKey)
-		if err != nil {
-			return fmt.Errorf("%w: reading the used states: %v", flow.ErrSharedState, err)
-		}
-		updated, used := flow.MarkStateUsed(record, cb.SignIn.State, cb.SignIn.Expires, now)
-		if used {
-			return fmt.Errorf("%w: this sign-in was already completed", flow.ErrStateInvalid)
-		}
-		err = proxywasm.SetSharedData(sharedUsedStatesKey, updated, cas)
-		switch {
-		case err == nil:
-			return nil
-		case !errors.Is(err, types.ErrorStatusCasMismatch):
-			return fmt.Errorf("%w: recording a used state: %v", flow.ErrSharedState, err)
-		}
+// markStateUsed records the callback's state in the shared record of used states. A
+// state already there is a replay (ErrStateInvalid). A record that cannot be read,
+// written or won is ErrSharedState: the callback must not go ahead.
+func (p *plugin) markStateUsed(cb *flow.Callback, now time.Time) error {
+	err := sharedstate.MarkUsed(p.shared, cb.SignIn.State, cb.SignIn.Expires, now)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sharedstate.ErrReplayed):
+		return fmt.Errorf("%w: %w", flow.ErrStateInvalid, err)
 	}
-	return fmt.Errorf("%w: the record of used states kept changing (8 tries)", flow.ErrSharedState)
+	return fmt.Errorf("%w: recording the used sign-in state: %w", flow.ErrSharedState, err)
 }

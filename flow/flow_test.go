@@ -825,31 +825,6 @@ func FuzzParseCallbackQuery(f *testing.F) {
 	})
 }
 
-func TestMarkStateUsed(t *testing.T) {
-	var record []byte
-	var used bool
-	record, used = MarkStateUsed(record, "state-a", testNow.Add(time.Minute), testNow)
-	if used {
-		t.Fatal("a new state reported used")
-	}
-	if _, used = MarkStateUsed(record, "state-a", testNow.Add(time.Minute), testNow); !used {
-		t.Fatal("a replayed state was not caught")
-	}
-	record, _ = MarkStateUsed(record, "state-b", testNow.Add(time.Hour), testNow)
-	// After state-a's expiry its entry is dropped.
-	later := testNow.Add(2 * time.Minute)
-	record, used = MarkStateUsed(record, "state-c", later.Add(time.Minute), later)
-	if used || len(record) != 2*usedStateSize {
-		t.Fatalf("used %v, %d bytes", used, len(record))
-	}
-	for i := 0; i < maxUsedStates+10; i++ {
-		record, _ = MarkStateUsed(record, fmt.Sprint("s", i), later.Add(time.Hour), later)
-	}
-	if len(record) > maxUsedStates*usedStateSize {
-		t.Errorf("record grew to %d entries", len(record)/usedStateSize)
-	}
-}
-
 func TestOpenedSessionsAreCachedAndBounded(t *testing.T) {
 	f, clk := newFlow(t, "")
 	b := signedIn(t, f, testSession(1))
