@@ -1,11 +1,12 @@
 package filter
 
 import (
+	"crypto/rsa"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
@@ -58,14 +59,7 @@ func TestRefreshRenewsTheSessionWhileTheRequestWaits(t *testing.T) {
 		t.Fatalf("a due session's request: %v, want it to wait for the refresh (reply %+v)", a, host.GetSentLocalResponse(id))
 	}
 	call := refreshCall(t, host, id)
-	now := time.Now()
-	idToken := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"aud": clientID, "iss": issuer, "tid": tenant, "sub": "sub-1", "oid": "oid-1",
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "ver": "2.0",
-		"preferred_username": "ada@contoso.com", "name": "Ada Lovelace", "groups": []string{"g1", "g2"},
-	})
-	idToken.Header["kid"] = "key-1"
-	signed, _ := idToken.SignedString(entratest.RSAKey(t, "signing"))
+	signed := refreshedIDToken(t, "key-1", entratest.RSAKey(t, "signing"), nil)
 	tokens, _ := json.Marshal(map[string]any{"id_token": signed, "access_token": "at-2", "refresh_token": "rt-2", "token_type": "Bearer", "expires_in": 3599})
 	host.CallOnHttpCallResponse(call.CalloutID, [][2]string{{":status", "200"}}, nil, tokens)
 
@@ -110,4 +104,132 @@ func TestRefreshRefusedEndsTheSession(t *testing.T) {
 	if !cleared {
 		t.Errorf("the ended session's cookie is not cleared: %v", resp.Headers)
 	}
+}
+
+// refreshedIDToken is the ID token a refresh returns: Ada's, without a nonce.
+func refreshedIDToken(t *testing.T, kid string, key *rsa.PrivateKey, change func(jwt.MapClaims)) string {
+	t.Helper()
+	return idToken(t, kid, key, "", func(c jwt.MapClaims) {
+		delete(c, "nonce")
+		if change != nil {
+			change(c)
+		}
+	})
+}
+
+// refreshAnswer is the token endpoint's answer to a refresh with idToken.
+func refreshAnswer(idToken string) []byte {
+	b, _ := json.Marshal(map[string]any{"id_token": idToken, "access_token": "at-2", "refresh_token": "rt-2", "token_type": "Bearer", "expires_in": 3599})
+	return b
+}
+
+// The outcomes of a refresh a request waits for, by what Entra answers.
+func TestRefreshOutcomes(t *testing.T) {
+	signing := entratest.RSAKey(t, "signing")
+	for _, tc := range []struct {
+		name   string
+		config string
+		status int
+		body   func(t *testing.T) []byte
+		// then answers what the refresh calls next (a key refetch, Graph); nil when none.
+		then func(t *testing.T, host proxytest.HostEmulator, id uint32)
+		// wantStatus is the local reply (0: the request goes on, with wantUser upstream).
+		wantStatus uint32
+		wantUser   string
+		wantGroups string
+	}{
+		{name: "Entra down, the tokens still hold: go on", config: refreshConfig, status: 503,
+			body: func(*testing.T) []byte { return []byte("busy") }, wantUser: "ada@contoso.com", wantGroups: "g1,g2"},
+		{name: "another user's ID token ends the session", config: refreshConfig, status: 200,
+			body: func(t *testing.T) []byte {
+				return refreshAnswer(refreshedIDToken(t, "key-1", signing, func(c jwt.MapClaims) { c["oid"], c["sub"] = "oid-2", "sub-2" }))
+			}, wantStatus: 302},
+		{name: "an ID token that does not verify ends the session", config: refreshConfig, status: 200,
+			body: func(t *testing.T) []byte {
+				return refreshAnswer(refreshedIDToken(t, "key-1", signing, func(c jwt.MapClaims) { c["aud"] = "another-app" }))
+			}, wantStatus: 302},
+		{name: "renamed: the new name goes upstream", config: refreshConfig, status: 200,
+			body: func(t *testing.T) []byte {
+				return refreshAnswer(refreshedIDToken(t, "key-1", signing, func(c jwt.MapClaims) { c["preferred_username"] = "ada.byron@contoso.com" }))
+			}, wantUser: "ada.byron@contoso.com", wantGroups: "g1,g2"},
+		{name: "a rotated key is fetched again", config: refreshConfig, status: 200,
+			body: func(t *testing.T) []byte {
+				return refreshAnswer(refreshedIDToken(t, "key-2", entratest.RSAKey(t, "rotated"), nil))
+			},
+			then: func(t *testing.T, host proxytest.HostEmulator, _ uint32) {
+				host.Tick()
+				call := rootCall(t, host)
+				if !strings.HasSuffix(headerOf(call.Headers, ":path"), "/discovery/v2.0/keys") {
+					t.Fatalf("no key refetch: %v", call.Headers)
+				}
+				host.CallOnHttpCallResponse(call.CalloutID, [][2]string{{":status", "200"}}, nil, entratest.JWKS(t,
+					entratest.JWK("key-1", &signing.PublicKey, ""), entratest.JWK("key-2", &entratest.RSAKey(t, "rotated").PublicKey, "")))
+			}, wantUser: "ada@contoso.com", wantGroups: "g1,g2"},
+		{name: "overage: the groups are read from Graph again", config: strings.TrimSuffix(refreshConfig, "}") + `,"graph_cluster":"graph"}`, status: 200,
+			body: func(t *testing.T) []byte { return refreshAnswer(overageRefreshToken(t, signing)) },
+			then: func(t *testing.T, host proxytest.HostEmulator, id uint32) {
+				graph := lastCallTo(t, host, id, "graph")
+				host.CallOnHttpCallResponse(graph.CalloutID, [][2]string{{":status", "200"}}, nil, []byte(`{"value":["g9"]}`))
+			}, wantUser: "ada@contoso.com", wantGroups: "g9"},
+		{name: "overage with Graph down keeps the session's groups", config: strings.TrimSuffix(refreshConfig, "}") + `,"graph_cluster":"graph"}`, status: 200,
+			body: func(t *testing.T) []byte { return refreshAnswer(overageRefreshToken(t, signing)) },
+			then: func(t *testing.T, host proxytest.HostEmulator, id uint32) {
+				graph := lastCallTo(t, host, id, "graph")
+				host.CallOnHttpCallResponse(graph.CalloutID, [][2]string{{":status", "500"}}, nil, nil)
+			}, wantUser: "ada@contoso.com", wantGroups: "g1,g2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			host := startedWith(t, tc.config)
+			cookies := dueSession(t, host)
+			id := host.InitializeHttpContext()
+			host.CallOnRequestHeaders(id, request("/app", append(cookies, browserAccept)...), true)
+			call := refreshCall(t, host, id)
+			host.CallOnHttpCallResponse(call.CalloutID, [][2]string{{":status", strconv.Itoa(tc.status)}}, nil, tc.body(t))
+			if tc.then != nil {
+				tc.then(t, host, id)
+			}
+			resp := host.GetSentLocalResponse(id)
+			if tc.wantStatus != 0 {
+				if resp == nil || resp.StatusCode != tc.wantStatus {
+					t.Fatalf("reply %+v, want %d", resp, tc.wantStatus)
+				}
+				return
+			}
+			if resp != nil || host.GetCurrentHttpStreamAction(id) != types.ActionContinue {
+				t.Fatalf("the request did not go on: %v, reply %+v; logs %v", host.GetCurrentHttpStreamAction(id), resp, host.GetWarnLogs())
+			}
+			headers := host.GetCurrentRequestHeaders(id)
+			if got := headerOf(headers, "x-auth-request-user"); got != tc.wantUser {
+				t.Errorf("user upstream %q, want %q", got, tc.wantUser)
+			}
+			if got := headerOf(headers, "x-auth-request-groups"); got != tc.wantGroups {
+				t.Errorf("groups upstream %q, want %q", got, tc.wantGroups)
+			}
+		})
+	}
+}
+
+// overageRefreshToken is a refreshed ID token whose groups were too many to carry.
+func overageRefreshToken(t *testing.T, key *rsa.PrivateKey) string {
+	return refreshedIDToken(t, "key-1", key, func(c jwt.MapClaims) {
+		delete(c, "groups")
+		c["_claim_names"] = map[string]string{"groups": "src1"}
+	})
+}
+
+// lastCallTo is the last call to cluster dispatched for stream id or from the root
+// context. (The emulator reuses callout ids once answered, so calls are told apart by
+// cluster and order, not by id.)
+func lastCallTo(t *testing.T, host proxytest.HostEmulator, id uint32, cluster string) proxytest.HttpCalloutAttribute {
+	t.Helper()
+	for _, ctx := range []uint32{id, proxytest.PluginContextID} {
+		calls := host.GetCalloutAttributesFromContext(ctx)
+		for i := len(calls) - 1; i >= 0; i-- {
+			if calls[i].Upstream == cluster {
+				return calls[i]
+			}
+		}
+	}
+	t.Fatalf("no call to %s", cluster)
+	return proxytest.HttpCalloutAttribute{}
 }

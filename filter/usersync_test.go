@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
 // startedWithUserSync is started with a user_sync block (and its secret in the
@@ -121,5 +124,59 @@ func checkUserSyncCall(t *testing.T, call proxytest.HttpCalloutAttribute) {
 	if body.TenantID != tenant || body.ObjectID != "oid-1" || body.Username != "ada@contoso.com" || body.Name != "Ada Lovelace" ||
 		strings.Join(body.Groups, ",") != "g1,g2" || !body.Flags["is_staff"] || body.Flags["is_superuser"] || body.Claims["nonce"] == nil {
 		t.Fatalf("body %s", call.Body)
+	}
+}
+
+// A refresh that changes what the user-sync call would say (here: the name) syncs the
+// user again: the application's answer is the new user id; a refusal ends the session; the
+// endpoint being down keeps the session as it was synced, to try at the next refresh.
+func TestRefreshSyncsAChangedUserAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		body       string
+		wantStatus uint32 // 0: the request goes on
+		wantUserID string
+	}{
+		{"synced again", 200, `{"user_id":"43"}`, 0, "43"},
+		{"refused", 403, `{"error":"gone"}`, 403, ""},
+		{"endpoint down", 500, ``, 0, "42"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("TEST_USER_SYNC_SECRET", "sync-s3cret")
+			host := startedWith(t, strings.TrimSuffix(refreshConfig, "}")+`,"user_sync":{"url":"http://users.internal/entra/sync",
+				"cluster":"users","secret_env":"TEST_USER_SYNC_SECRET"}}`)
+			cb := exchangeCodeWith(t, host, map[string]any{"refresh_token": "rt-1"})
+			calls := host.GetCalloutAttributesFromContext(cb)
+			host.CallOnHttpCallResponse(calls[len(calls)-1].CalloutID, [][2]string{{":status", "200"}}, nil, []byte(`{"user_id":"42"}`))
+			done := host.GetSentLocalResponse(cb)
+			if done == nil || done.StatusCode != 302 {
+				t.Fatalf("sign-in: %+v", done)
+			}
+
+			id := host.InitializeHttpContext()
+			host.CallOnRequestHeaders(id, request("/app", append(sessionCookies(done), browserAccept)...), true)
+			call := refreshCall(t, host, id)
+			host.CallOnHttpCallResponse(call.CalloutID, [][2]string{{":status", "200"}}, nil, refreshAnswer(
+				refreshedIDToken(t, "key-1", entratest.RSAKey(t, "signing"), func(c jwt.MapClaims) { c["name"] = "Ada King" })))
+			resync := lastCallTo(t, host, id, "users")
+			if resync.Upstream != "users" || !strings.Contains(string(resync.Body), `"name":"Ada King"`) {
+				t.Fatalf("no second user-sync call with the new name: %s %s", resync.Upstream, resync.Body)
+			}
+			host.CallOnHttpCallResponse(resync.CalloutID, [][2]string{{":status", strconv.Itoa(tc.status)}}, nil, []byte(tc.body))
+			resp := host.GetSentLocalResponse(id)
+			if tc.wantStatus != 0 {
+				if resp == nil || resp.StatusCode != tc.wantStatus || len(sessionCookies(resp)) != 0 {
+					t.Fatalf("reply %+v, want %d and the session cleared", resp, tc.wantStatus)
+				}
+				return
+			}
+			if resp != nil {
+				t.Fatalf("reply %+v, want the request to go on", resp)
+			}
+			if got := headerOf(host.GetCurrentRequestHeaders(id), "x-auth-request-user-id"); got != tc.wantUserID {
+				t.Errorf("user id upstream %q, want %q", got, tc.wantUserID)
+			}
+		})
 	}
 }
