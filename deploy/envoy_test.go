@@ -19,10 +19,10 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/entra-auth/entra-auth/config"
+
 	// The typed configurations envoy.yaml names, so that every Any resolves.
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-
-	"github.com/entra-auth/entra-auth/flow"
 )
 
 // envoyBootstrap reads a YAML bootstrap as Envoy does: strictly (an unknown field is an
@@ -157,7 +157,7 @@ func checkEnvoyFile(yamlText []byte) error {
 
 // checkBootstrap runs the checks every bootstrap of ours must pass, and returns what it
 // read: the bootstrap, the filter's entry and its parsed configuration.
-func checkBootstrap(yamlText []byte) (*bootstrapv3.Bootstrap, *wasmPlugin, *flow.Config, error) {
+func checkBootstrap(yamlText []byte) (*bootstrapv3.Bootstrap, *wasmPlugin, *config.Config, error) {
 	b, err := envoyBootstrap(yamlText)
 	if err != nil {
 		return nil, nil, nil, err
@@ -175,7 +175,7 @@ func checkBootstrap(yamlText []byte) (*bootstrapv3.Bootstrap, *wasmPlugin, *flow
 	if !strings.HasSuffix(plugin.code, "entra-auth.wasm") {
 		return nil, nil, nil, fmt.Errorf("vm_config.code loads %q, not entra-auth.wasm", plugin.code)
 	}
-	cfg, err := flow.ParseConfig([]byte(plugin.config), plugin.vmEnv)
+	cfg, err := config.Parse([]byte(plugin.config), plugin.vmEnv)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("the plugin configuration: %w", err)
 	}
@@ -192,7 +192,7 @@ func checkBootstrap(yamlText []byte) (*bootstrapv3.Bootstrap, *wasmPlugin, *flow
 }
 
 // namedClusters maps what names a cluster (a configuration key, "a route") to the name.
-func namedClusters(cfg *flow.Config, routeClusters []string) map[string]string {
+func namedClusters(cfg *config.Config, routeClusters []string) map[string]string {
 	named := map[string]string{"idp_cluster": cfg.IDPCluster}
 	if cfg.GraphCluster != "" {
 		named["graph_cluster"] = cfg.GraphCluster

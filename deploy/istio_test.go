@@ -18,7 +18,7 @@ import (
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/entra-auth/entra-auth/flow"
+	"github.com/entra-auth/entra-auth/config"
 )
 
 // istioSpecs are the Istio kinds the manifests use, with the proto message of their spec
@@ -146,7 +146,7 @@ func checkIstio(files map[string][]byte) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := flow.ParseConfig(configJSON, func(name string) (string, bool) {
+	cfg, err := config.Parse(configJSON, func(name string) (string, bool) {
 		if v, ok := inline[name]; ok {
 			return v, true
 		}

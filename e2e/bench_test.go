@@ -19,6 +19,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/e2e/envoyhost"
 	"github.com/entra-auth/entra-auth/e2e/mockentra"
 	"github.com/entra-auth/entra-auth/flow"
@@ -395,7 +396,7 @@ func BenchmarkSignedInRequestInVM(b *testing.B) {
 // filter's own code run natively and the same cookie secret: the same session, cookie
 // bytes the VM has never seen.
 func resealer(tb testing.TB, secret, cookie string) func() string {
-	cfg, err := flow.ParseConfig([]byte(`{"tenant_id":"`+mockentra.DemoTenant+`","client_id":"`+mockentra.DemoClientID+
+	cfg, err := config.Parse([]byte(`{"tenant_id":"`+mockentra.DemoTenant+`","client_id":"`+mockentra.DemoClientID+
 		`","client_secret":"s","idp_cluster":"entra","cookie_secret":"`+secret+`"}`), func(string) (string, bool) { return "", false })
 	if err != nil {
 		tb.Fatal(err)

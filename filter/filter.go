@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/flow"
 	"github.com/entra-auth/entra-auth/internal/sharedstate"
 )
@@ -65,7 +66,7 @@ func (p *plugin) OnPluginStart(configurationSize int) (status types.OnPluginStar
 			return types.OnPluginStartStatusFailed
 		}
 	}
-	cfg, err := flow.ParseConfig(data, os.LookupEnv)
+	cfg, err := config.Parse(data, os.LookupEnv)
 	if err != nil {
 		logEach(err)
 		return types.OnPluginStartStatusFailed

@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/flow"
 	"github.com/entra-auth/entra-auth/internal/sharedstate"
 	"github.com/entra-auth/entra-auth/jwks"
@@ -38,7 +39,7 @@ type waiter func(*metadata, error)
 // VM's one thread; fetches are dispatched from the root context (on a tick), so that a
 // stream that goes away never takes a fetch's answer with it.
 type idpCache struct {
-	cfg      *flow.Config
+	cfg      *config.Config
 	instance string // this VM, in the fetch lease
 	now      func() time.Time
 	// shared is the process's shared data; keys this provider's keys in it. Shared data
@@ -58,7 +59,7 @@ type idpCache struct {
 	tickPeriod    time.Duration
 }
 
-func newIDPCache(cfg *flow.Config, instance string, now func() time.Time, shared sharedstate.Store) *idpCache {
+func newIDPCache(cfg *config.Config, instance string, now func() time.Time, shared sharedstate.Store) *idpCache {
 	return &idpCache{cfg: cfg, instance: instance, now: now, shared: shared, keys: sharedstate.KeysFor(cfg.DiscoveryURL())}
 }
 
@@ -180,7 +181,7 @@ func (c *idpCache) fetch(keysOnly bool) {
 		getKeys(c.discBody, c.current.disc)
 		return
 	}
-	req, err := c.cfg.DiscoveryRequest()
+	req, err := flow.DiscoveryRequest(c.cfg)
 	if err != nil {
 		c.fetched(nil, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/flow"
 	"github.com/entra-auth/entra-auth/internal/sharedstate"
 	"github.com/entra-auth/entra-auth/session"
@@ -25,7 +26,7 @@ func (c *peerClock) now() time.Time { return c.t }
 // flow and claims, the emulator's shared data shared with the others.
 func peerVM(t *testing.T, instance string, clock *peerClock) *plugin {
 	t.Helper()
-	cfg, err := flow.ParseConfig([]byte(testConfig), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(testConfig), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestRequestWaitsForAnotherWorkersRefresh(t *testing.T) {
 	host := startedWith(t, refreshConfig)
 	cb := exchangeCodeWith(t, host, map[string]any{"refresh_token": "rt-1", "expires_in": 1})
 	cookies := sessionCookies(host.GetSentLocalResponse(cb))
-	cfg, err := flow.ParseConfig([]byte(refreshConfig), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(refreshConfig), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,13 @@
 package flow
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net/url"
 	"strings"
 	"testing"
@@ -20,37 +15,22 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/internal/entratest"
 )
 
-// certificate is a key and its self-signed certificate, as PEM.
-func certificate(t *testing.T, key any) (keyPEM, certPEM string, der []byte) {
-	t.Helper()
-	signer := key.(crypto.Signer)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "entra-auth"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), der
-}
-
 func TestClientAssertion(t *testing.T) {
 	key := entratest.RSAKey(t, "client assertion")
-	keyPEM, certPEM, der := certificate(t, key)
+	keyPEM, certPEM, der := entratest.Certificate(t, key)
 	other := entratest.RSAKey(t, "another client")
-	_, otherCert, _ := certificate(t, other)
+	_, otherCert, _ := entratest.Certificate(t, other)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ecPEM, ecCert, _ := certificate(t, ecKey)
+	ecPEM, ecCert, _ := entratest.Certificate(t, ecKey)
 	env := map[string]string{"KEY": keyPEM, "CERT": certPEM, "OTHER_CERT": otherCert, "EC_KEY": ecPEM, "EC_CERT": ecCert,
 		"FLAT_KEY": strings.ReplaceAll(keyPEM, "\n", `\n`), "NOT_PEM": "hello"}
 	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfgFor := func(block string) (*Config, error) {
-		return ParseConfig([]byte(`{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"11111111-2222-3333-4444-555555555555",
+	cfgFor := func(block string) (*config.Config, error) {
+		return config.Parse([]byte(`{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"11111111-2222-3333-4444-555555555555",
 			"idp_cluster":"entra","cookie_secret":"`+secretA+`","client_assertion":`+block+`}`), getenv)
 	}
 
@@ -79,7 +59,7 @@ func TestClientAssertion(t *testing.T) {
 	}
 	both := `{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"11111111-2222-3333-4444-555555555555","client_secret":"s",
 		"idp_cluster":"entra","cookie_secret":"` + secretA + `","client_assertion":{"private_key_env":"KEY","certificate_env":"CERT"}}`
-	if _, err := ParseConfig([]byte(both), getenv); err == nil || !strings.Contains(err.Error(), "not both") {
+	if _, err := config.Parse([]byte(both), getenv); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("secret and assertion: %v", err)
 	}
 

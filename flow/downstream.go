@@ -12,10 +12,6 @@ import (
 // for a downstream API got on the user's behalf (obo_scopes, the OAuth 2.0 on-behalf-of
 // flow, as Microsoft.Identity.Web and django-entra-auth's token middleware do).
 
-// DefaultOBOHeader carries the on-behalf-of token to the upstream; its x-auth-request-
-// prefix means a client's copy is always removed first.
-const DefaultOBOHeader = "x-auth-request-obo-token"
-
 // maxOBOTokens bounds the on-behalf-of tokens a VM keeps.
 const maxOBOTokens = 10000
 
@@ -26,26 +22,6 @@ type oboToken struct {
 	// accessToken is the session's access token it was got with: a renewed session is a
 	// new user assertion, and gets a new token.
 	accessToken string
-}
-
-// parseDownstream reads forward_access_token, obo_scopes and obo_header.
-func (p *configParser) parseDownstream(c *Config) {
-	c.ForwardAccessToken = strings.ToLower(p.string("forward_access_token", ""))
-	if c.ForwardAccessToken != "" && !isHeaderName(c.ForwardAccessToken) {
-		p.fail("forward_access_token", "must be a header name, such as x-auth-request-access-token or authorization")
-	}
-	c.OBOScopes = p.strings("obo_scopes", true)
-	c.OBOHeader = strings.ToLower(p.string("obo_header", DefaultOBOHeader))
-	if !isHeaderName(c.OBOHeader) {
-		p.fail("obo_header", "must be a header name")
-	}
-	if len(c.OBOScopes) > 0 && c.OBOHeader == c.ForwardAccessToken {
-		p.fail("obo_header", "is the header forward_access_token uses; choose another")
-	}
-}
-
-func isHeaderName(s string) bool {
-	return s != "" && !strings.HasPrefix(s, ":") && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-_") == ""
 }
 
 // ForwardedAccessToken is the header that gives the upstream the session's access token

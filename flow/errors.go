@@ -6,8 +6,6 @@ import (
 )
 
 var (
-	// ErrConfig wraps every configuration problem.
-	ErrConfig = errors.New("flow: invalid plugin configuration")
 	// ErrNoSession: the request carries no session cookie.
 	ErrNoSession = errors.New("flow: not signed in")
 	// ErrSessionInvalid: the session cookie does not open (tampered, foreign, truncated).

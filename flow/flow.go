@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/internal/expcache"
 	"github.com/entra-auth/entra-auth/session"
 	"github.com/entra-auth/entra-auth/upstreamsig"
@@ -31,7 +32,7 @@ const (
 // Flow makes the sign-in decisions for one plugin configuration. It is used by one
 // goroutine at a time (a Wasm VM has one thread).
 type Flow struct {
-	cfg   *Config
+	cfg   *config.Config
 	codec *session.Codec
 	attrs session.Attributes
 	rand  io.Reader
@@ -72,10 +73,10 @@ const maxOpenedSessions = 512
 
 // New returns a Flow. random supplies state, nonce, PKCE verifiers and cookie nonces
 // (crypto/rand.Reader in production); now is the clock.
-func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
+func New(cfg *config.Config, random io.Reader, now func() time.Time) (*Flow, error) {
 	codec, err := session.NewCodec(cfg.CookieSecrets, random)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %v", config.ErrConfig, err)
 	}
 	return &Flow{
 		cfg:      cfg,
@@ -92,7 +93,7 @@ func New(cfg *Config, random io.Reader, now func() time.Time) (*Flow, error) {
 }
 
 // Config returns the configuration.
-func (f *Flow) Config() *Config { return f.cfg }
+func (f *Flow) Config() *config.Config { return f.cfg }
 
 // Request is what the flow needs of an incoming request.
 type Request struct {

@@ -12,11 +12,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/jwks"
 	"github.com/entra-auth/entra-auth/session"
 )
 
 var testNow = time.Unix(1_800_000_000, 0)
+
+// Cookie secrets, and the smallest configuration that starts, for flow's tests.
+var (
+	secretA = base64.StdEncoding.EncodeToString([]byte(strings.Repeat("a", 32)))
+	secretB = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("b", 32)))
+	minimal = `{"tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "11111111-2222-3333-4444-555555555555",
+	"client_secret": "s3cret", "idp_cluster": "entra", "cookie_secret": "` + secretA + `"}`
+)
+
+func noEnv(string) (string, bool) { return "", false }
 
 type clock struct{ t time.Time }
 
@@ -29,7 +40,7 @@ func newFlow(t testing.TB, extra string) (*Flow, *clock) {
 	if !strings.Contains(extra, "cookie_secret") {
 		cfgJSON = strings.TrimSuffix(cfgJSON, "}") + `,"cookie_secret":"` + secretA + `"}`
 	}
-	cfg, err := ParseConfig([]byte(cfgJSON), noEnv)
+	cfg, err := config.Parse([]byte(cfgJSON), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +203,7 @@ func TestStartSignIn(t *testing.T) {
 	q := loc.Query()
 	for k, want := range map[string]string{
 		"client_id": "11111111-2222-3333-4444-555555555555", "response_type": "code", "response_mode": "query",
-		"redirect_uri": "https://app.contoso.com/.auth/callback", "scope": DefaultScopes, "code_challenge_method": "S256",
+		"redirect_uri": "https://app.contoso.com/.auth/callback", "scope": config.DefaultScopes, "code_challenge_method": "S256",
 	} {
 		if q.Get(k) != want {
 			t.Errorf("%s = %q, want %q", k, q.Get(k), want)

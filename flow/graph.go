@@ -2,9 +2,7 @@ package flow
 
 import (
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -16,21 +14,9 @@ import (
 // them. The filter then asks Microsoft Graph itself, through graph_cluster, with the
 // user's access token; it never calls the URL the token names.
 
-// DefaultGraphURL is Microsoft Graph's address.
-const DefaultGraphURL = "https://graph.microsoft.com"
-
 // GroupsOverage reports whether the token left its groups out for being too many.
 func GroupsOverage(c *jwks.Claims) bool {
 	return c.Get(`_claim_names.groups`).Exists() || c.Get("hasgroups").Bool()
-}
-
-// parseGraph reads graph_cluster and graph_url.
-func (p *configParser) parseGraph(c *Config) {
-	c.GraphCluster = p.string("graph_cluster", "")
-	c.GraphURL = strings.TrimRight(p.string("graph_url", DefaultGraphURL), "/")
-	if u, err := url.Parse(c.GraphURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		p.fail("graph_url", "must be Graph's address, such as %s", DefaultGraphURL)
-	}
 }
 
 // GraphGroupsRequest asks Microsoft Graph for the signed-in user's security groups,

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/entra-auth/entra-auth/config"
 )
 
 func TestGroupsOverage(t *testing.T) {
@@ -37,7 +39,7 @@ func TestGraphGroupsRequest(t *testing.T) {
 		pairs["authorization"] != "Bearer at-1" || string(r.Body) != `{"securityEnabledOnly":true}` {
 		t.Errorf("request %v %s", pairs, r.Body)
 	}
-	if _, err := ParseConfig([]byte(withSecret(strings.TrimSuffix(minimal, "}")+`,"graph_url":"https://graph.microsoft.com/v1.0"}`)), noEnv); err == nil {
+	if _, err := config.Parse([]byte(strings.TrimSuffix(minimal, "}")+`,"graph_url":"https://graph.microsoft.com/v1.0"}`), noEnv); err == nil {
 		t.Error("a graph_url with a path was accepted")
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/jwks"
 )
 
@@ -44,13 +45,8 @@ type Discovery struct {
 	EndSessionEndpoint string
 }
 
-// DiscoveryURL is {authority}/{tenant_id}/v2.0/.well-known/openid-configuration.
-func (c *Config) DiscoveryURL() string {
-	return c.Authority + "/" + c.TenantID + "/v2.0/.well-known/openid-configuration"
-}
-
-// DiscoveryRequest is the GET of the discovery document.
-func (c *Config) DiscoveryRequest() (*HTTPRequest, error) {
+// DiscoveryRequest is the GET of the configured provider's discovery document.
+func DiscoveryRequest(c *config.Config) (*HTTPRequest, error) {
 	return requestTo("GET", c.DiscoveryURL())
 }
 
@@ -59,7 +55,7 @@ const maxIdPBody = 1 << 20
 
 // ParseDiscovery reads the discovery answer. The token and JWKS endpoints must be on the
 // authority's host: they are called through idp_cluster, which reaches only that host.
-func ParseDiscovery(c *Config, status int, body []byte) (*Discovery, error) {
+func ParseDiscovery(c *config.Config, status int, body []byte) (*Discovery, error) {
 	if err := checkAnswer("discovery document "+c.DiscoveryURL(), status, body); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/internal/entratest"
 	"github.com/entra-auth/entra-auth/session"
 )
@@ -124,9 +125,9 @@ func TestAppendedObjectsAreThoseEncodingJSONWrote(t *testing.T) {
 
 func TestClientAssertionIsWhatGolangJWTSigned(t *testing.T) {
 	key := entratest.RSAKey(t, "client assertion")
-	keyPEM, certPEM, _ := certificate(t, key)
+	keyPEM, certPEM, _ := entratest.Certificate(t, key)
 	env := map[string]string{"KEY": keyPEM, "CERT": certPEM}
-	cfg, err := ParseConfig([]byte(`{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"11111111-2222-3333-4444-555555555555",
+	cfg, err := config.Parse([]byte(`{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"11111111-2222-3333-4444-555555555555",
 		"idp_cluster":"entra","cookie_secret":"`+secretA+`","client_assertion":{"private_key_env":"KEY","certificate_env":"CERT"}}`),
 		func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/jwks"
 	"github.com/entra-auth/entra-auth/session"
 )
@@ -77,7 +78,7 @@ func (f *Flow) UpstreamCookie(r *Request) (cookie string, changed bool) {
 
 // ownedHeaderNames are the configured header names outside the x-auth-request- prefix
 // that the filter sets, folded.
-func ownedHeaderNames(c *Config) []string {
+func ownedHeaderNames(c *config.Config) []string {
 	var out []string
 	for _, name := range []string{c.ForwardAccessToken, c.OBOHeader} {
 		name = foldHeaderName(name)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/upstreamsig"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestSignedHeadersVerifyInTheApplication(t *testing.T) {
 	secret := strings.Repeat("k", 40)
 	env := func(name string) (string, bool) { return secret, name == "UPSTREAM_SECRET" }
-	cfg, err := ParseConfig([]byte(withSecret(strings.TrimSuffix(minimal, "}")+`,"upstream_signature":{"secret_env":"UPSTREAM_SECRET"}}`)), env)
+	cfg, err := config.Parse([]byte(strings.TrimSuffix(minimal, "}")+`,"upstream_signature":{"secret_env":"UPSTREAM_SECRET"}}`), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestSignedHeadersVerifyInTheApplication(t *testing.T) {
 		t.Fatalf("the application refuses what the filter signed: %v (%s)", err, h.Get(upstreamsig.Header))
 	}
 
-	plain, err := ParseConfig([]byte(withSecret(minimal)), noEnv)
+	plain, err := config.Parse([]byte(minimal), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

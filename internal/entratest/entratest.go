@@ -1,7 +1,7 @@
 // Package entratest is what entra-auth's tests share to stand in for Entra ID's keys:
 // RSA keys made once per test binary (a 2048-bit key takes tens of milliseconds), keys
-// rendered as Entra publishes them, and key set documents. Unit tests of flow, jwks and
-// filter and the end-to-end tests use it; nothing else may.
+// rendered as Entra publishes them, key set documents, and self-signed certificates. Unit
+// tests of config, flow, jwks and filter and the end-to-end tests use it; nothing else may.
 package entratest
 
 import (

@@ -1,4 +1,4 @@
-package flow
+package config
 
 import (
 	"encoding/base64"
@@ -21,7 +21,7 @@ func withSecret(cfg string) string { return strings.ReplaceAll(cfg, "SECRET_A", 
 func noEnv(string) (string, bool) { return "", false }
 
 func TestParseConfigDefaults(t *testing.T) {
-	c, err := ParseConfig([]byte(withSecret(minimal)), noEnv)
+	c, err := Parse([]byte(withSecret(minimal)), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestParseConfigSettings(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := ParseConfig([]byte(tc.json), env)
+			c, err := Parse([]byte(tc.json), env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func TestParseConfigErrorsNameTheKeyAndTheFix(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(tc.json), noEnv)
+			_, err := Parse([]byte(tc.json), noEnv)
 			if err == nil || !errors.Is(err, ErrConfig) {
 				t.Fatalf("err %v, want ErrConfig", err)
 			}
@@ -167,7 +167,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"scopes":[1,2],"session_max_age":-1}`))
 	f.Add([]byte(`{"cookie_secret":["x",""],"redirect_uri":"https://[::1]/cb"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseConfig(data, noEnv)
+		c, err := Parse(data, noEnv)
 		if err != nil {
 			if !errors.Is(err, ErrConfig) {
 				t.Fatalf("error %v does not wrap ErrConfig", err)

@@ -1,4 +1,4 @@
-package flow
+package config
 
 import (
 	"crypto/ecdsa"
@@ -64,9 +64,9 @@ func TestParseRSAPrivateKey(t *testing.T) {
 
 func TestCertificateRSAKey(t *testing.T) {
 	rsaTestKey := entratest.RSAKey(t, "der")
-	_, _, rsaCert := certificate(t, rsaTestKey)
+	_, _, rsaCert := entratest.Certificate(t, rsaTestKey)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	_, _, ecCert := certificate(t, ecKey)
+	_, _, ecCert := entratest.Certificate(t, ecKey)
 	pub, err := certificateRSAKey(rsaCert)
 	if err != nil || !pub.Equal(&rsaTestKey.PublicKey) {
 		t.Fatalf("RSA certificate: %v", err)
