@@ -16,7 +16,7 @@ func ruleMatches(r *config.PathRule, req *Request) bool {
 	if len(r.Methods) > 0 && !slices.Contains(r.Methods, req.Method) {
 		return false
 	}
-	p := req.PathOnly()
+	p := req.pathOnly()
 	if r.Regex != nil {
 		return r.Regex.MatchString(p)
 	}

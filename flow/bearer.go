@@ -67,7 +67,7 @@ func BearerHeaders(id *BearerIdentity) [][2]string {
 }
 
 func bearerHeaders(id *BearerIdentity) [][2]string {
-	h := IdentityHeaders(id.User)
+	h := identityHeaders(id.User)
 	if len(id.Scopes) > 0 {
 		h = append(h, [2]string{HeaderScopes, headerSafe(strings.Join(id.Scopes, " "))})
 	}

@@ -87,9 +87,9 @@ type OAuthError struct {
 
 // Error quotes the code and description: from a callback they are the client's words.
 func (e *OAuthError) Error() string {
-	msg := fmt.Sprintf("%v: %s", e.Kind, LogSafe(e.Code))
+	msg := fmt.Sprintf("%v: %s", e.Kind, logSafe(e.Code))
 	if e.Description != "" {
-		msg += ": " + LogSafe(e.Description)
+		msg += ": " + logSafe(e.Description)
 	}
 	return msg
 }

@@ -193,8 +193,8 @@ func joinedCredentials(value string) bool {
 // HasAuthorization reports whether the request carries an Authorization header.
 func (r *Request) HasAuthorization() bool { return r.authorizations > 0 }
 
-// PathOnly is the request path without its query.
-func (r *Request) PathOnly() string {
+// pathOnly is the request path without its query.
+func (r *Request) pathOnly() string {
 	p, _, _ := strings.Cut(r.Path, "?")
 	return p
 }
@@ -235,7 +235,7 @@ const (
 
 // Route classifies a request by its path.
 func (f *Flow) Route(r *Request) Route {
-	p := r.PathOnly()
+	p := r.pathOnly()
 	switch p {
 	case f.cfg.RedirectPath:
 		return RouteCallback
@@ -385,15 +385,15 @@ func (f *Flow) StartSignIn(r *Request, d *Discovery, returnTo string) (*Response
 // maxCallbackQuery bounds the callback's query: codes are long, but not that long.
 const maxCallbackQuery = 16 << 10
 
-// CallbackQuery is what Entra sends back to the callback.
-type CallbackQuery struct {
+// callbackQuery is what Entra sends back to the callback.
+type callbackQuery struct {
 	Code, State             string
 	Error, ErrorDescription string
 }
 
-// ParseCallbackQuery reads the callback's query, refusing oversized or repeated
+// parseCallbackQuery reads the callback's query, refusing oversized or repeated
 // parameters (a repeated state or code is either a bug or an attack).
-func ParseCallbackQuery(rawQuery string) (*CallbackQuery, error) {
+func parseCallbackQuery(rawQuery string) (*callbackQuery, error) {
 	if len(rawQuery) > maxCallbackQuery {
 		return nil, fmt.Errorf("%w: query of %d bytes", ErrCallback, len(rawQuery))
 	}
@@ -406,7 +406,7 @@ func ParseCallbackQuery(rawQuery string) (*CallbackQuery, error) {
 			return nil, fmt.Errorf("%w: %s given %d times", ErrCallback, k, len(v[k]))
 		}
 	}
-	return &CallbackQuery{Code: v.Get("code"), State: v.Get("state"), Error: v.Get("error"), ErrorDescription: v.Get("error_description")}, nil
+	return &callbackQuery{Code: v.Get("code"), State: v.Get("state"), Error: v.Get("error"), ErrorDescription: v.Get("error_description")}, nil
 }
 
 // Callback is a callback whose state checked out: the code to exchange and the sign-in
@@ -418,15 +418,15 @@ type Callback struct {
 	cookie string
 }
 
-// ClearSignIn returns the Set-Cookie value that ends this sign-in's cookie.
-func (f *Flow) ClearSignIn(cb *Callback) string { return f.attrs.Clear(cb.cookie) }
+// clearSignIn returns the Set-Cookie value that ends this sign-in's cookie.
+func (f *Flow) clearSignIn(cb *Callback) string { return f.attrs.Clear(cb.cookie) }
 
 // BeginCallback checks a callback: Entra's error if it sent one, then the state against
 // the sign-in cookie it names (present, sealed by us for that name, same state, not
 // expired), then the code.
 func (f *Flow) BeginCallback(r *Request) (*Callback, error) {
 	_, raw, _ := strings.Cut(r.Path, "?")
-	q, err := ParseCallbackQuery(raw)
+	q, err := parseCallbackQuery(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -614,7 +614,7 @@ func TestIdentityHeaders(t *testing.T) {
 	s.Name = "Ada\r\nX-Injected: yes"
 	s.UserID = "42"
 	got := map[string]string{}
-	for _, h := range IdentityHeaders(s) {
+	for _, h := range identityHeaders(s) {
 		got[h[0]] = h[1]
 		if !IsIdentityHeader(h[0]) {
 			t.Errorf("%s lacks the prefix", h[0])
@@ -630,7 +630,7 @@ func TestIdentityHeaders(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
 	}
-	if _, ok := got[HeaderEmail]; !ok || len(IdentityHeaders(&session.Session{Subject: "s"})) != 0 {
+	if _, ok := got[HeaderEmail]; !ok || len(identityHeaders(&session.Session{Subject: "s"})) != 0 {
 		t.Error("empty values must be left out")
 	}
 }
@@ -657,7 +657,7 @@ func TestIdentityIsTheSessionsOwn(t *testing.T) {
 	if got := waiting[len(waiting)-1]; got[0] != "authorization" {
 		t.Errorf("a waiting request's headers were overwritten: %v", got)
 	}
-	if got := f.Identity(again); !slices.Equal(got, IdentityHeaders(ada)) {
+	if got := f.Identity(again); !slices.Equal(got, identityHeaders(ada)) {
 		t.Errorf("cached identity changed: %v", got)
 	}
 	// A session Authenticate did not return last (renewed by another request, say).
@@ -823,7 +823,7 @@ func FuzzParseCallbackQuery(f *testing.F) {
 	f.Add("state=a&state=b")
 	f.Add("%zz")
 	f.Fuzz(func(t *testing.T, raw string) {
-		q, err := ParseCallbackQuery(raw)
+		q, err := parseCallbackQuery(raw)
 		if err != nil {
 			if !errors.Is(err, ErrCallback) {
 				t.Fatalf("error %v is not ErrCallback", err)

@@ -90,8 +90,8 @@ func TestOwnsCookie(t *testing.T) {
 		"theme":                      false,
 		"__host-ea":                  false, // cookie names are case-sensitive
 	} {
-		if got := f.OwnsCookie(name); got != want {
-			t.Errorf("OwnsCookie(%q) = %v, want %v", name, got, want)
+		if got := f.ownsCookie(name); got != want {
+			t.Errorf("ownsCookie(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -53,11 +53,11 @@ func (f *Flow) ClientMayNotSend(name string) bool {
 	return false
 }
 
-// OwnsCookie reports whether a cookie called name is one of the filter's: the session
+// ownsCookie reports whether a cookie called name is one of the filter's: the session
 // cookie or one of its numbered chunks, or a sign-in cookie. They stay with the filter:
 // the session holds a refresh token, and an application that logs its request headers
 // must never log a session someone could replay.
-func (f *Flow) OwnsCookie(name string) bool {
+func (f *Flow) ownsCookie(name string) bool {
 	base := f.cfg.CookieName
 	if !strings.HasPrefix(name, base) {
 		return false
@@ -73,7 +73,7 @@ func (f *Flow) OwnsCookie(name string) bool {
 // UpstreamCookie is the Cookie header the request goes upstream with: the client's,
 // without the filter's own cookies. changed is false when there were none of those.
 func (f *Flow) UpstreamCookie(r *Request) (cookie string, changed bool) {
-	return session.Without(r.cookieHeaders, f.OwnsCookie)
+	return session.Without(r.cookieHeaders, f.ownsCookie)
 }
 
 // ownedHeaderNames are the configured header names outside the x-auth-request- prefix
@@ -143,9 +143,9 @@ func (f *Flow) NewSession(c *jwks.Claims, t *Tokens, nonce string) (*session.Ses
 	return s, nil
 }
 
-// KeepsAccessToken reports whether sessions keep the access token: only when the
+// keepsAccessToken reports whether sessions keep the access token: only when the
 // configuration forwards it or exchanges it on behalf of the user.
-func (f *Flow) KeepsAccessToken() bool {
+func (f *Flow) keepsAccessToken() bool {
 	return f.cfg.ForwardAccessToken != "" || len(f.cfg.OBOScopes) > 0
 }
 
@@ -174,7 +174,7 @@ func (f *Flow) setTokens(s *session.Session, t *Tokens) {
 		return
 	}
 	s.AccessToken = ""
-	if f.KeepsAccessToken() {
+	if f.keepsAccessToken() {
 		s.AccessToken = t.AccessToken
 	}
 	if t.RefreshToken != "" {
@@ -194,7 +194,7 @@ func (f *Flow) CompleteSignIn(r *Request, cb *Callback, s *session.Session) (*Re
 	if err != nil {
 		return nil, err
 	}
-	cookies = append(cookies, f.ClearSignIn(cb))
+	cookies = append(cookies, f.clearSignIn(cb))
 	return redirect(SafeReturnPath(cb.SignIn.ReturnTo), cookies), nil
 }
 
@@ -254,7 +254,7 @@ func (f *Flow) Authenticate(r *Request) (*session.Session, error) {
 	if chosen == nil {
 		return nil, fmt.Errorf("%w: none of the %d session cookies sent opens", ErrSessionInvalid, len(candidates))
 	}
-	f.identity = &openedSession{session: chosen, headers: IdentityHeaders(chosen)}
+	f.identity = &openedSession{session: chosen, headers: identityHeaders(chosen)}
 	return chosen, nil
 }
 
@@ -287,23 +287,23 @@ func (f *Flow) open(sealed string) (*session.Session, error) {
 
 // remember caches an opened session with its identity headers until it expires.
 func (f *Flow) remember(sealed string, s *session.Session) *openedSession {
-	o := &openedSession{sealed: sealed, session: s, headers: IdentityHeaders(s)}
+	o := &openedSession{sealed: sealed, session: s, headers: identityHeaders(s)}
 	f.opened.Put(cacheKey(sealed), o, s.Expires, f.now)
 	return o
 }
 
-// Identity is IdentityHeaders(s), without building them again when s is the session
+// Identity is identityHeaders(s), without building them again when s is the session
 // Authenticate last returned. The caller may append to the result but not change it.
 func (f *Flow) Identity(s *session.Session) [][2]string {
 	if f.identity != nil && f.identity.session == s {
 		return slices.Clip(f.identity.headers)
 	}
-	return IdentityHeaders(s)
+	return identityHeaders(s)
 }
 
-// IdentityHeaders are the headers that tell the upstream who the user is. Empty values
+// identityHeaders are the headers that tell the upstream who the user is. Empty values
 // are left out; lists are comma-separated.
-func IdentityHeaders(s *session.Session) [][2]string {
+func identityHeaders(s *session.Session) [][2]string {
 	h := make([][2]string, 0, 8)
 	add := func(name, value string) {
 		if value != "" {
@@ -436,11 +436,11 @@ func (f *Flow) Explain(err error) Problem {
 	case errors.Is(err, ErrDownstreamToken):
 		return Problem{502, "downstream_token_unavailable", "A token for a service this application uses could not be obtained on your behalf (has an administrator granted consent?). Please try again later."}
 	case errors.As(err, &oauth) && errors.Is(err, ErrSignInRefused):
-		return Problem{403, "sign_in_refused", OAuthWording(oauth, "Entra ID did not sign you in.") + " Ask your administrator if this persists."}
+		return Problem{403, "sign_in_refused", describeOAuthError(oauth, "Entra ID did not sign you in.") + " Ask your administrator if this persists."}
 	case errors.As(err, &oauth) && (oauth.Code == "invalid_grant"):
 		return Problem{400, "sign_in_expired", "The sign-in code was already used or has expired. Please sign in again."}
 	case errors.As(err, &oauth):
-		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request: " + OAuthWording(oauth, "it gave a reason this proxy does not know.") + " The proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking."}
+		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request: " + describeOAuthError(oauth, "it gave a reason this proxy does not know.") + " The proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking."}
 	case errors.Is(err, ErrStateMissing):
 		return Problem{400, "sign_in_state_missing", "This sign-in was not started in this browser, or it took too long. Please sign in again."}
 	case errors.Is(err, ErrStateExpired):

@@ -176,13 +176,13 @@ func UserSyncRetryable(status int) bool {
 	return status == 0 || status == 502 || status == 503 || status == 504
 }
 
-// MaxUserIDLength bounds the user id an endpoint may answer: it travels in the session
+// maxUserIDLength bounds the user id an endpoint may answer: it travels in the session
 // cookie and in a header on every request.
-const MaxUserIDLength = 256
+const maxUserIDLength = 256
 
 // ParseUserSyncResponse reads the endpoint's answer: a 2xx with an optional JSON
 // {"user_id": ...} (a string or a number), ErrUserRefused for a 4xx, and
-// ErrUserSyncUnavailable otherwise, or for a user id over MaxUserIDLength bytes.
+// ErrUserSyncUnavailable otherwise, or for a user id over 256 bytes (maxUserIDLength).
 func ParseUserSyncResponse(status int, body []byte) (userID string, err error) {
 	switch {
 	case status >= 200 && status < 300:
@@ -196,9 +196,9 @@ func ParseUserSyncResponse(status int, body []byte) (userID string, err error) {
 		case gjson.Number:
 			userID = id.Raw
 		}
-		if len(userID) > MaxUserIDLength {
+		if len(userID) > maxUserIDLength {
 			return "", fmt.Errorf("%w: the endpoint answered a user_id of %d bytes; keep it under %d (it is sent on every request)",
-				ErrUserSyncUnavailable, len(userID), MaxUserIDLength)
+				ErrUserSyncUnavailable, len(userID), maxUserIDLength)
 		}
 		return userID, nil
 	case status == 401:

@@ -164,8 +164,8 @@ func TestParseUserSyncResponse(t *testing.T) {
 		{204, ``, "", nil},
 		{200, `not json`, "", nil},
 		{200, `{"user_id":null}`, "", nil},
-		{200, `{"user_id":"` + strings.Repeat("x", MaxUserIDLength) + `"}`, strings.Repeat("x", MaxUserIDLength), nil},
-		{200, `{"user_id":"` + strings.Repeat("x", MaxUserIDLength+1) + `"}`, "", ErrUserSyncUnavailable},
+		{200, `{"user_id":"` + strings.Repeat("x", maxUserIDLength) + `"}`, strings.Repeat("x", maxUserIDLength), nil},
+		{200, `{"user_id":"` + strings.Repeat("x", maxUserIDLength+1) + `"}`, "", ErrUserSyncUnavailable},
 		{403, `{"error":"not allowed"}`, "", ErrUserRefused},
 		{401, ``, "", ErrUserSyncSecret},
 		{401, ``, "", ErrUserRefused},
@@ -277,7 +277,7 @@ func FuzzParseUserSyncResponse(f *testing.F) {
 	f.Add(0, []byte(nil))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		id, err := ParseUserSyncResponse(status, body)
-		if len(id) > MaxUserIDLength {
+		if len(id) > maxUserIDLength {
 			t.Fatalf("user id of %d bytes", len(id))
 		}
 		ok := status >= 200 && status < 300

@@ -42,9 +42,9 @@ var entraWording = map[int64]string{
 	700016: "This application is not registered in the directory it signs in with.",
 }
 
-// OAuthWording is what a page says of an OAuth error: the fixed words for a known Entra
+// describeOAuthError is what a page says of an OAuth error: the fixed words for a known Entra
 // number or OAuth code, else generic, which a page may show as it is.
-func OAuthWording(e *OAuthError, generic string) string {
+func describeOAuthError(e *OAuthError, generic string) string {
 	for _, n := range e.EntraCodes {
 		if w, ok := entraWording[n]; ok {
 			return w + " (AADSTS" + strconv.FormatInt(n, 10) + ")"
@@ -75,9 +75,9 @@ func entraNumber(description string) (int64, bool) {
 	return n, err == nil
 }
 
-// LogSafe quotes request-derived text for a log line: control characters and invalid
+// logSafe quotes request-derived text for a log line: control characters and invalid
 // UTF-8 escaped, at most 200 bytes of it.
-func LogSafe(s string) string {
+func logSafe(s string) string {
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}

@@ -36,8 +36,8 @@ func TestNothingVerbatimFromTheRequest(t *testing.T) {
 	if logged := forged.Error(); strings.ContainsAny(logged, "\n\r") || !strings.Contains(logged, `\n[critical]`) {
 		t.Errorf("logged as %q: control characters must be escaped", logged)
 	}
-	if logged := LogSafe(strings.Repeat("a", 1000)); len(logged) > 210 {
-		t.Errorf("LogSafe kept %d bytes", len(logged))
+	if logged := logSafe(strings.Repeat("a", 1000)); len(logged) > 210 {
+		t.Errorf("logSafe kept %d bytes", len(logged))
 	}
 }
 
