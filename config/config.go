@@ -9,7 +9,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -129,13 +128,7 @@ func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("%w: must be a JSON object ({...})", ErrConfig)
 	}
 	p := &parser{root: root, getenv: getenv}
-	root.ForEach(func(k, _ gjson.Result) bool {
-		key := k.String()
-		if !slices.Contains(knownKeys, key) {
-			p.fail(key, "unknown key%s; the keys are: %s", suggest(key), strings.Join(sortedKeys(), ", "))
-		}
-		return true
-	})
+	p.known(root, knownKeys...)
 	c := &Config{}
 	for _, validate := range []func(*parser, *Config){
 		validateProvider, validateClient, validateCookies, validatePaths,

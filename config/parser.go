@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -146,31 +145,74 @@ func (p *parser) sub(block gjson.Result, prefix string) *parser {
 	return &parser{root: block, prefix: prefix, getenv: p.getenv}
 }
 
-// known reports a key of block that is not among keys, naming them.
+// known reports each key of block that is not among keys (unknownKey).
 func (p *parser) known(block gjson.Result, keys ...string) {
 	block.ForEach(func(k, _ gjson.Result) bool {
 		if !slices.Contains(keys, k.String()) {
-			p.fail(k.String(), "unknown key; the keys are: %s", strings.Join(keys, ", "))
+			p.unknownKey(k.String(), keys)
 		}
 		return true
 	})
 }
 
-func sortedKeys() []string {
-	keys := append([]string(nil), knownKeys...)
-	sort.Strings(keys)
-	return keys
+// unknownKey reports key, not among keys: with the nearest of them when one is close
+// enough to be the key meant, else with the whole list.
+func (p *parser) unknownKey(key string, keys []string) {
+	if near := nearest(key, keys); near != "" {
+		p.fail(key, "unknown key (did you mean %q?)", near)
+		return
+	}
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	p.fail(key, "unknown key; the keys are: %s", strings.Join(sorted, ", "))
 }
 
-// suggest names a known key close to an unknown one ("tenantid" -> "tenant_id").
-func suggest(key string) string {
-	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "") }
-	for _, k := range knownKeys {
-		if norm(k) == norm(strings.ReplaceAll(key, "-", "")) {
-			return fmt.Sprintf(" (did you mean %q?)", k)
+// nearest returns the key of keys that key most likely misspells, or "" when none is
+// close: the same but for case, "-" and "_", or within an edit distance of a quarter of
+// its length (at least 1, at most 3), letters swapped counting as one edit.
+func nearest(key string, keys []string) string {
+	fold := func(s string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(strings.ToLower(s), "-", ""), "_", "")
+	}
+	best, bestDist := "", 0
+	for _, k := range keys {
+		if fold(k) == fold(key) {
+			return k
+		}
+		d := editDistance(strings.ToLower(key), k)
+		if best == "" || d < bestDist {
+			best, bestDist = k, d
 		}
 	}
-	return ""
+	if bestDist > min(max(len(key)/4, 1), 3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b: the insertions,
+// deletions, substitutions and swaps of adjacent bytes that turn a into b.
+func editDistance(a, b string) int {
+	// d[i][j] is the distance between a[:i] and b[:j]; three rows are enough.
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // isGUID reports whether s is a GUID in its usual form (8-4-4-4-12 hex digits).

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,7 +87,12 @@ func (p *parser) userSync() *UserSync {
 		}
 		claims.ForEach(func(k, v gjson.Result) bool {
 			if _, ok := SyncFields[k.String()]; !ok {
-				sub.fail("claims", "%q is not a field; the fields are username, email, name, given_name, family_name", k.String())
+				fields := slices.Sorted(maps.Keys(SyncFields))
+				if near := nearest(k.String(), fields); near != "" {
+					sub.fail("claims", "%q is not a field (did you mean %q?)", k.String(), near)
+				} else {
+					sub.fail("claims", "%q is not a field; the fields are %s", k.String(), strings.Join(fields, ", "))
+				}
 			} else if v.Type != gjson.String || v.String() == "" {
 				sub.fail("claims", "%q must name a claim", k.String())
 			} else {
