@@ -6,18 +6,19 @@ APP     ?= 127.0.0.1:3000
 IDP     ?= 127.0.0.1:9001
 USERS   ?= 127.0.0.1:9002
 
-.PHONY: build run run-django test check bench bench-v8 bench-compare size fuzz clean
+.PHONY: build run run-django test check bench bench-v8 bench-compare size fuzz clean help
 
-## build: compile the filter to $(MODULE) with the standard Go toolchain, then make it
-## load in Envoy 1.33 (see cmd/wasmstub: an import of a file function nothing calls)
+## build: compile the filter to dist/entra-auth.wasm, the module Envoy and Istio load
+## (the standard Go toolchain, then cmd/wasmstub, so that it loads in Envoy 1.33: an
+## import of a file function nothing calls)
 build:
 	@mkdir -p dist
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $(MODULE) .
 	$(GO) run ./cmd/wasmstub -imports testdata/envoy-host-abi.txt $(MODULE)
 	@ls -l $(MODULE) | awk '{print "built $(MODULE) (" $$5 " bytes)"}'
 
-## run: start the filter locally (wazero runner) in front of a demo app, with a mock Entra ID
-## and the reference user-sync service
+## run: start the filter locally, in front of a demo app, with a mock Entra ID
+## (the wazero runner; the reference user-sync service keeps the users)
 run: build
 	@mkdir -p bin
 	@echo "run: building the runner, the mock Entra ID, the demo app and the user-sync service"
@@ -27,16 +28,17 @@ run: build
 	$(GO) build -o bin/usersync ./e2e/cmd/usersync
 	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) USERS=$(USERS) CONFIG=$(CONFIG) ./scripts/run-local.sh
 
-## run-django: what make run starts, with the reference Django project (examples/django)
-## as the application and its user-sync endpoint, the filter signing what it sends it;
-## needs Debian's python3-django
+## run-django: what make run starts, with the reference Django project as the app
+## (examples/django: the application and its user-sync endpoint, the filter signing what
+## it sends it); needs Debian's python3-django
 run-django: build
 	@mkdir -p bin
 	$(GO) build -o bin/wasmhost ./e2e/cmd/wasmhost
 	$(GO) build -o bin/mockentra ./e2e/cmd/mockentra
 	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) APP_KIND=django CONFIG=$(CONFIG) ./scripts/run-local.sh
 
-## test: vet, then every test (unit, host, end-to-end) with the race detector, then the
+## test: vet and every test: unit, host and end-to-end, in wazero and in V8
+## Every test (unit, host, end-to-end) with the race detector, then the
 ## long tests without it (the race detector makes their 100,000 and 200,000 requests too
 ## slow): memory over many requests, and the soak as Envoy 1.33 answers. Then the
 ## end-to-end tests again with the module in V8 (Node's, e2e/v8/runner.js): sign-in,
@@ -63,7 +65,8 @@ check: build
 	GOOS=wasip1 GOARCH=wasm $(GO) vet . ./filter/... ./flow/... ./jwks/... ./session/... ./sdkbinding/...
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 
-## bench: Go benchmarks, not part of `make test`: the per-request paths natively (flow,
+## bench: the Go benchmarks: native, Wasm in wazero, the module in the host and in V8
+## Not part of `make test`: the per-request paths natively (flow,
 ## jwks, session), the same code compiled to Wasm and run by wazero's compiler, and the
 ## built module in the Envoy-like host (e2e: in-VM time per request, compile with and
 ## without wazero's cache, VM start, header marshalling, linear memory after 1k and 100k
@@ -92,8 +95,8 @@ bench: build
 	$(GO) run $(BENCHSTAT) dist/bench-vm.txt
 	@$(MAKE) --no-print-directory bench-v8
 
-## bench-v8 (part of bench): the module in V8 with Envoy's flags, run after run beside
-## the module of V8_BASELINE: TurboFan compile, instantiate and start, time inside the
+## bench-v8: the module in V8 with Envoy's flags, beside V8_BASELINE's (part of bench)
+## Run after run beside the module of V8_BASELINE: TurboFan compile, instantiate and start, time inside the
 ## module per request path, linear memory after 1k and 100k requests; and the floor (the
 ## SDK and Go's runtime alone, e2e/testdata/floor)
 bench-v8: build
@@ -110,7 +113,8 @@ bench-v8: build
 	echo "== in V8 with Envoy's flags: the module of $(V8_BASELINE) against this one, medians of $(BENCHCOUNT) run side by side" && \
 	$(GO) run $(BENCHSTAT) $(V8_BASELINE)=dist/bench-v8-base.txt this=dist/bench-v8-head.txt
 
-## bench-compare: entra-auth (module in the wazero runner) against oauth2-proxy (built from
+## bench-compare: entra-auth against oauth2-proxy and the upstream alone, on loopback
+## The module in the wazero runner against oauth2-proxy (built from
 ## the module proxy into .cache, once) and the upstream alone, on loopback, pinned to
 ## CPUs; see BENCHMARKS.md. Not part of `make test`. COMPARE_FLAGS adds flags, e.g.
 ## COMPARE_FLAGS="-rounds 5 -chart docs/bench-compare.png".
@@ -121,8 +125,8 @@ bench-compare: build
 	$(GO) build -o bin/benchcompare ./e2e/cmd/benchcompare
 	./bin/benchcompare -wasm $(MODULE) -runner bin/wasmhost -cache .cache $(COMPARE_FLAGS)
 
-## size: the built module's code by Go package (and its 20 largest functions), from its
-## name section: what V8's optimizing compiler, which Envoy uses for every function,
+## size: the built module's code by Go package, and its 20 largest functions
+## From its name section: what V8's optimizing compiler, which Envoy uses for every function,
 ## compiles at every start and module update
 size: build
 	$(GO) run ./cmd/wasmsize -top 20 $(MODULE)
@@ -137,5 +141,10 @@ fuzz:
 	  done; \
 	done
 
+## clean: remove what the build and the local runs wrote (dist, bin)
 clean:
 	rm -rf dist bin
+
+## help: list the targets and what each is for
+help:
+	@awk '/^## [a-z0-9-]+: / { name = $$2; sub(/:$$/, "", name); line = $$0; sub(/^## [a-z0-9-]+: /, "", line); printf "  %-14s %s\n", name, line }' $(firstword $(MAKEFILE_LIST))

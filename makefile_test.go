@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// make help lists every target the Makefile declares, each with its purpose: a newcomer
+// learns what there is to run from it.
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("SKIPPED: no make")
+	}
+	makefile, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for line := range strings.SplitSeq(string(makefile), "\n") {
+		if phony, ok := strings.CutPrefix(line, ".PHONY:"); ok {
+			targets = append(targets, strings.Fields(phony)...)
+		}
+	}
+	if len(targets) < 5 {
+		t.Fatalf("found %d targets in .PHONY: %v", len(targets), targets)
+	}
+	out, err := exec.Command("make", "--no-print-directory", "-s", "help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	purpose := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		name, text, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		purpose[name] = strings.TrimSpace(text)
+	}
+	for _, target := range targets {
+		if len(purpose[target]) < 15 {
+			t.Errorf("make help says of %s: %q; want its purpose (a '## %s: ...' line above it)", target, purpose[target], target)
+		}
+	}
+	if len(purpose) != len(targets) {
+		t.Errorf("make help lists %d targets, the Makefile declares %d: %v", len(purpose), len(targets), targets)
+	}
+}
