@@ -7,13 +7,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/entra-auth/entra-auth/internal/testskip"
 )
 
 // make help lists every target the Makefile declares, each with its purpose: a newcomer
 // learns what there is to run from it.
 func TestMakeHelpListsEveryTarget(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("SKIPPED: no make")
+		testskip.Missing(t, "no make (apt-get install make)")
 	}
 	makefile, err := os.ReadFile("Makefile")
 	if err != nil {

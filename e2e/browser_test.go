@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/entra-auth/entra-auth/internal/testskip"
 )
 
 // chromium finds a Chromium or Chrome to drive, or "".
@@ -34,7 +36,7 @@ func TestBrowserSignIn(t *testing.T) {
 	}
 	browser := chromium()
 	if browser == "" {
-		t.Skip("no Chromium found (chromium, chromium-browser, google-chrome): install Debian's chromium to run the browser test")
+		testskip.Missing(t, "no Chromium (chromium, chromium-browser, google-chrome): apt-get install chromium to run the browser test")
 	}
 	site := startLocalRun(t).site
 	ctx, step := startChromium(t, browser)
@@ -116,7 +118,7 @@ func TestBrowserSignInToDjango(t *testing.T) {
 	}
 	browser := chromium()
 	if browser == "" {
-		t.Skip("no Chromium found (chromium, chromium-browser, google-chrome): install Debian's chromium to run the browser test")
+		testskip.Missing(t, "no Chromium (chromium, chromium-browser, google-chrome): apt-get install chromium to run the browser test")
 	}
 	djangoPython(t)
 	site := startLocalRun(t, "APP_KIND=django", "DJANGO_DB="+filepath.Join(t.TempDir(), "django.sqlite3")).site

@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // reads the Django project's database, without cgo
 
 	"github.com/entra-auth/entra-auth/e2e/mockentra"
+	"github.com/entra-auth/entra-auth/internal/testskip"
 	"github.com/entra-auth/entra-auth/upstreamsig"
 )
 
@@ -33,7 +34,7 @@ func djangoPython(t *testing.T) string {
 			return py
 		}
 	}
-	t.Skip("SKIPPED: no Python with Django (apt-get install python3-django; .ci/run does)")
+	testskip.Missing(t, "no Python with Django (apt-get install python3-django; .ci/run does)")
 	return ""
 }
 

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/entra-auth/entra-auth/internal/testskip"
 )
 
 // envoyV8Flags make Node's V8 compile as Envoy's does: proxy-wasm-cpp-host's
@@ -33,7 +35,7 @@ func nodePath(tb testing.TB) string {
 			return path
 		}
 	}
-	tb.Skip("SKIPPED: no Node.js, so nothing runs in V8 (install Debian's nodejs; .ci/run does)")
+	testskip.Missing(tb, "no Node.js, so nothing runs in V8 (apt-get install nodejs; .ci/run does)")
 	return ""
 }
 
