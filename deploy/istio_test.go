@@ -173,6 +173,10 @@ func checkIstio(files map[string][]byte) error {
 		}
 	}
 
+	if err := checkIstioAnalyzerRules(objects); err != nil {
+		return err
+	}
+
 	// Clusters.
 	clusters := map[string]string{"idp_cluster": cfg.IDPCluster}
 	if cfg.GraphCluster != "" {
@@ -184,6 +188,47 @@ func checkIstio(files map[string][]byte) error {
 	for key, cluster := range clusters {
 		if err := checkMeshCluster(objects, key, cluster); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// httpOnlyOperation are the fields of an AuthorizationPolicy operation that only HTTP
+// traffic has.
+var httpOnlyOperation = []string{"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"}
+
+// checkIstioAnalyzerRules holds the manifests to two rules of Istio's own analyzers
+// (istioctl validate / analyze), which accept the files but warn:
+//   - a DENY rule whose operation has only HTTP fields denies all traffic to the TCP
+//     ports under its scope (Istio cannot match an HTTP field on TCP, and a DENY fails
+//     closed); naming the ports in the operation confines it to them;
+//   - a Deployment's pod template without the app and version labels, which Istio's
+//     telemetry keys on.
+func checkIstioAnalyzerRules(objects []*object) error {
+	for _, o := range objects {
+		switch o.Kind {
+		case "AuthorizationPolicy":
+			if o.Spec["action"] != "DENY" {
+				continue
+			}
+			rules, _ := o.Spec["rules"].([]any)
+			for i, r := range rules {
+				to, _ := dig(r, "to").([]any)
+				for _, op := range to {
+					op, _ := dig(op, "operation").(map[string]any)
+					http := slices.ContainsFunc(httpOnlyOperation, func(k string) bool { return op[k] != nil })
+					if http && op["ports"] == nil {
+						return fmt.Errorf("%s: AuthorizationPolicy %s: rules[%d] is a DENY on HTTP fields only, which denies all traffic to TCP ports under its scope; name the HTTP port in to.operation.ports", o.file, o.name(), i)
+					}
+				}
+			}
+		case "Deployment":
+			labels, _ := dig(o.raw, "spec", "template", "metadata", "labels").(map[string]any)
+			for _, l := range []string{"app", "version"} {
+				if labels[l] == nil {
+					return fmt.Errorf("%s: Deployment %s: its pod template lacks the %q label, which Istio's telemetry expects (app and version)", o.file, o.name(), l)
+				}
+			}
 		}
 	}
 	return nil
@@ -310,6 +355,8 @@ func TestIstioCheckerRefuses(t *testing.T) {
 		{"variable not on the proxy", "istio/secrets.yaml", "        - name: ENTRA_COOKIE_SECRET", "        - name: ENTRA_COOKIE_SECRET_X", "does not set ENTRA_COOKIE_SECRET"},
 		{"cluster not in the mesh", "istio/wasmplugin.yaml", "idp_cluster: outbound|443||login.microsoftonline.com", "idp_cluster: entra", "outbound|PORT||HOST"},
 		{"port not declared", "istio/serviceentry.yaml", "number: 443", "number: 8443", "no ServiceEntry"},
+		{"DENY on HTTP fields for every port", "istio/usersync.yaml", "        ports: [\"8000\"]\n", "", "name the HTTP port"},
+		{"pods without a version label", "istio/secrets.yaml", "        version: v1\n", "", `lacks the "version" label`},
 		{"no TLS origination", "istio/destinationrule.yaml", "mode: SIMPLE\n      sni: login.microsoftonline.com", "mode: DISABLE\n      sni: login.microsoftonline.com", "originate TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
