@@ -175,8 +175,31 @@ func TestCallbackStateRules(t *testing.T) {
 			replay.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/", Secure: true}})
 		}
 		p := replay.get(back.location.String())
-		if p.status != 400 || s.mock.TokenRequests.Load() != tokenRequests {
-			t.Errorf("replay: %d, token requests %d -> %d", p.status, tokenRequests, s.mock.TokenRequests.Load())
+		if p.status != 400 || !strings.Contains(p.body, "already used") || s.mock.TokenRequests.Load() != tokenRequests {
+			t.Errorf("replay: %d %.200s, token requests %d -> %d", p.status, p.body, tokenRequests, s.mock.TokenRequests.Load())
+		}
+	})
+
+	t.Run("reloaded callback", func(t *testing.T) {
+		b := s.browser()
+		start := b.get("/app")
+		q := start.location.Query()
+		q.Set("mock_user", "ada@contoso.example")
+		start.location.RawQuery = q.Encode()
+		back := b.get(start.location.String())
+		if first := b.get(back.location.String()); first.status != 302 || first.location.Path != "/app" {
+			t.Fatalf("first callback: %d %v", first.status, first.location)
+		}
+		tokenRequests := s.mock.TokenRequests.Load()
+		if again := b.get(back.location.String()); again.status != 302 || again.location.Path != "/" {
+			t.Errorf("reloaded while signed in: %d %v %.200s, want on to /", again.status, again.location, again.body)
+		}
+		signedOut := s.browser()
+		if p := signedOut.get(back.location.String()); p.status != 400 || !strings.Contains(p.body, "already used") {
+			t.Errorf("the used link in a signed-out browser: %d %.200s", p.status, p.body)
+		}
+		if s.mock.TokenRequests.Load() != tokenRequests {
+			t.Errorf("a visit again exchanged the code again (%d token requests)", s.mock.TokenRequests.Load()-tokenRequests)
 		}
 	})
 

@@ -384,11 +384,38 @@ func TestUsedStatesFailClosed(t *testing.T) {
 	if err := p.markStateUsed(cb, now); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
-	if err := p.markStateUsed(cb, now); !errors.Is(err, flow.ErrStateInvalid) {
-		t.Fatalf("second use: %v, want a replay (ErrStateInvalid)", err)
+	if err := p.markStateUsed(cb, now); !errors.Is(err, flow.ErrStateUsed) {
+		t.Fatalf("second use: %v, want a replay (ErrStateUsed)", err)
 	}
 	other := &flow.Callback{Code: "c", SignIn: &session.SignIn{State: "state-2", Expires: now.Add(time.Minute)}}
 	if err := p.markStateUsed(other, now); err != nil {
 		t.Fatalf("another sign-in: %v", err)
+	}
+}
+
+// What only an attack or a broken client sends is refused with a warning naming the
+// request and the reason: an operator's logs at warning level show probing.
+func TestProbingIsWarned(t *testing.T) {
+	host := started(t)
+	for _, tc := range []struct {
+		name    string
+		headers [][2]string
+		inLog   string
+	}{
+		{"a double-encoded dot segment", request("/healthz/%252e%252e/admin"), "path"},
+		{"two credentials", request("/api", [2]string{"authorization", "Bearer a"}, [2]string{"authorization", "Bearer b"}), "credential"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			warns := len(host.GetWarnLogs())
+			id := host.InitializeHttpContext()
+			host.CallOnRequestHeaders(id, tc.headers, true)
+			if r := host.GetSentLocalResponse(id); r == nil || r.StatusCode != 400 {
+				t.Fatalf("reply %+v, want 400", r)
+			}
+			got := host.GetWarnLogs()[warns:]
+			if len(got) != 1 || !strings.Contains(got[0], "request req-1: refused") || !strings.Contains(got[0], tc.inLog) {
+				t.Errorf("warnings %q, want one naming the request and the %s", got, tc.inLog)
+			}
+		})
 	}
 }

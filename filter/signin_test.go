@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,6 +193,82 @@ func TestMetadataFetchFailures(t *testing.T) {
 			host.CallOnRequestHeaders(next, request("/app", browserAccept), true)
 			if r := host.GetSentLocalResponse(next); r == nil || r.StatusCode != tc.want {
 				t.Fatalf("a request within the backoff: %+v, want %d at once", r, tc.want)
+			}
+		})
+	}
+}
+
+// A callback visited again (a reload, the back button) after its sign-in completed: a
+// signed-in browser goes on to the page it signed in for, nothing exchanged; a signed-out
+// one is told the link was used. Each refusal is logged once, with its true reason, at
+// the level an operator would choose.
+func TestCallbackVisitedAgain(t *testing.T) {
+	host := started(t)
+	start := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(start, request("/app", browserAccept), true)
+	r := host.GetSentLocalResponse(start)
+	loc, _ := url.Parse(headerOf(r.Headers, "location"))
+	signInCookie, _, _ := strings.Cut(headerOf(r.Headers, "set-cookie"), ";")
+	callback := "/.auth/callback?code=the-code&state=" + url.QueryEscape(loc.Query().Get("state"))
+
+	cb := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(cb, request(callback, browserAccept, [2]string{"cookie", signInCookie}), true)
+	calls := host.GetCalloutAttributesFromContext(cb)
+	tokens, _ := json.Marshal(map[string]any{"id_token": idToken(t, "key-1", entratest.RSAKey(t, "signing"), loc.Query().Get("nonce"), nil),
+		"access_token": "at", "expires_in": 3599})
+	host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "200"}}, nil, tokens)
+	done := host.GetSentLocalResponse(cb)
+	if done == nil || done.StatusCode != 302 {
+		t.Fatalf("sign-in: %+v", done)
+	}
+	session := sessionCookies(done)
+
+	for _, tc := range []struct {
+		name     string
+		path     string
+		cookies  [][2]string
+		status   uint32
+		location string // for a 302
+		inPage   string // for a page
+		logLevel string // info, warn
+		inLog    string
+	}{
+		{"reloaded while signed in", callback, session, 302, "/", "", "info", "already completed"},
+		{"replayed with its sign-in cookie while signed in", callback, append(session, [2]string{"cookie", signInCookie}), 302, "/app", "", "info", "already completed"},
+		{"reloaded signed out", callback, nil, 400, "", "already used", "info", "its sign-in cookie is gone"},
+		{"replayed with its sign-in cookie, signed out", callback, [][2]string{{"cookie", signInCookie}}, 400, "", "already used", "info", "this sign-in was already completed"},
+		{"a state never issued", "/.auth/callback?code=abc&state=" + strings.Repeat("x", 43), nil, 400, "", "not started in this browser", "info", "sign-in state not found"},
+		{"a state too short to be ours", "/.auth/callback?code=abc&state=bogus", nil, 400, "", "does not match", "warn", "not one this proxy issues (5 characters)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			infos, warns := len(host.GetInfoLogs()), len(host.GetWarnLogs())
+			id := host.InitializeHttpContext()
+			host.CallOnRequestHeaders(id, request(tc.path, append(tc.cookies, browserAccept)...), true)
+			if n := len(host.GetCalloutAttributesFromContext(id)); n != 0 {
+				t.Fatalf("%d calls: a code was exchanged again", n)
+			}
+			r := host.GetSentLocalResponse(id)
+			if r == nil || r.StatusCode != tc.status {
+				t.Fatalf("reply %+v, want %d", r, tc.status)
+			}
+			if tc.status == 302 && headerOf(r.Headers, "location") != tc.location {
+				t.Errorf("to %q, want %q", headerOf(r.Headers, "location"), tc.location)
+			}
+			if !strings.Contains(string(r.Data), tc.inPage) {
+				t.Errorf("page %q lacks %q", r.Data, tc.inPage)
+			}
+			logs := map[string][]string{"info": host.GetInfoLogs()[infos:], "warn": host.GetWarnLogs()[warns:]}
+			var said []string
+			for _, l := range logs[tc.logLevel] {
+				if strings.Contains(l, "request req-1") && strings.Contains(l, tc.inLog) {
+					said = append(said, l)
+				}
+			}
+			if len(said) != 1 {
+				t.Errorf("%s logs %q, want one line saying %q", tc.logLevel, logs[tc.logLevel], tc.inLog)
+			}
+			if tc.logLevel == "info" && len(logs["warn"]) != 0 {
+				t.Errorf("ordinary use logged a warning: %q", logs["warn"])
 			}
 		})
 	}

@@ -65,8 +65,8 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	// The path is judged as the upstream will read it, and the upstream gets the path
 	// that was judged.
 	normalized, err := flow.NormalizePath(s.req.Path)
-	if err != nil {
-		proxywasm.LogInfof("entra-auth: request %s: refused: %v", s.requestID, err)
+	if err != nil { // a path trick, or a client no browser is: worth a warning
+		proxywasm.LogWarnf("entra-auth: request %s: refused: %v", s.requestID, err)
 		return s.respond(flow.ErrorResponse(s.req, 400, "bad_path",
 			"This address cannot be served: its path holds characters this site does not accept.", s.requestID))
 	}
@@ -91,7 +91,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	}
 	// One credential per request: the filter never checks one and lets another through.
 	if err := s.req.OneCredential(); err != nil {
-		proxywasm.LogInfof("entra-auth: request %s: refused: %v", s.requestID, err)
+		proxywasm.LogWarnf("entra-auth: request %s: refused: %v", s.requestID, err)
 		return s.respond(flow.ErrorResponse(s.req, 400, "one_credential",
 			"This request carries more than one credential. Send one Authorization header with one token.", s.requestID))
 	}
@@ -283,10 +283,13 @@ func (s *stream) respond(r *flow.Response) types.Action {
 // with the request id. Error texts carry codes, key ids and claims names, never tokens.
 func (s *stream) fail(step string, err error) {
 	p := s.plugin.flow.Explain(err)
-	if p.Status >= 500 {
+	switch p.Level {
+	case flow.LevelError:
 		proxywasm.LogErrorf("entra-auth: request %s: %s failed: %v", s.requestID, step, err)
-	} else {
+	case flow.LevelWarn:
 		proxywasm.LogWarnf("entra-auth: request %s: %s failed: %v", s.requestID, step, err)
+	default:
+		proxywasm.LogInfof("entra-auth: request %s: %s failed: %v", s.requestID, step, err)
 	}
 	s.plugin.metrics.signInsFailed.Increment(1)
 	s.respond(flow.ErrorResponse(s.req, p.Status, p.Code, p.Message, s.requestID))
@@ -348,13 +351,24 @@ func (s *stream) logout() types.Action {
 func (s *stream) callback() types.Action {
 	f := s.plugin.flow
 	cb, err := f.BeginCallback(s.req)
-	if err != nil {
-		s.fail("callback", err)
-		return types.ActionPause
+	if err == nil {
+		// Single use: a replayed callback stops here, before its code is exchanged again;
+		// and so does one whose use cannot be recorded (fail closed).
+		err = s.plugin.markStateUsed(cb, s.plugin.now())
 	}
-	// Single use: a replayed callback stops here, before its code is exchanged again; and
-	// so does one whose use cannot be recorded (fail closed).
-	if err := s.plugin.markStateUsed(cb, s.plugin.now()); err != nil {
+	if errors.Is(err, flow.ErrStateUsed) || errors.Is(err, flow.ErrStateMissing) {
+		// Mostly a reload or a second visit of a completed sign-in: a signed-in browser
+		// goes on (nothing is exchanged); a signed-out one learns the link was used, when
+		// this process recorded it so.
+		if _, aerr := f.Authenticate(s.req); aerr == nil {
+			proxywasm.LogInfof("entra-auth: request %s: the callback of a sign-in already completed (%v); signed in, going on", s.requestID, err)
+			return s.respond(f.AlreadySignedIn(cb))
+		}
+		if errors.Is(err, flow.ErrStateMissing) && s.plugin.stateWasUsed(flow.CallbackState(s.req)) {
+			err = fmt.Errorf("%w: its sign-in cookie is gone", flow.ErrStateUsed)
+		}
+	}
+	if err != nil {
 		s.fail("callback", err)
 		return types.ActionPause
 	}
@@ -536,7 +550,17 @@ func (p *plugin) markStateUsed(cb *flow.Callback, now time.Time) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, sharedstate.ErrReplayed):
-		return fmt.Errorf("%w: %w", flow.ErrStateInvalid, err)
+		return fmt.Errorf("%w: %w", flow.ErrStateUsed, err)
 	}
 	return fmt.Errorf("%w: recording the used sign-in state: %w", flow.ErrSharedState, err)
+}
+
+// stateWasUsed reports whether a callback for state was completed in this process. Shared
+// data failing counts as no: the page then says less, never more.
+func (p *plugin) stateWasUsed(state string) bool {
+	if state == "" {
+		return false
+	}
+	used, err := sharedstate.WasUsed(p.shared, state, p.now())
+	return err == nil && used
 }

@@ -17,6 +17,9 @@ var (
 	ErrStateMissing = errors.New("flow: sign-in state not found")
 	// ErrStateInvalid: the state does not match the state cookie, or the cookie is bad.
 	ErrStateInvalid = errors.New("flow: sign-in state mismatch")
+	// ErrStateUsed: the callback's sign-in was completed before (a reload, a second visit,
+	// or a replay).
+	ErrStateUsed = errors.New("flow: sign-in already completed")
 	// ErrStateExpired: the sign-in took longer than sign_in_timeout.
 	ErrStateExpired = errors.New("flow: sign-in expired")
 	// ErrCallback: a callback request that is malformed (no code, oversized query).

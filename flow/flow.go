@@ -433,8 +433,11 @@ func (f *Flow) BeginCallback(r *Request) (*Callback, error) {
 	if q.Error != "" {
 		return nil, &OAuthError{Kind: ErrSignInRefused, Code: q.Error, Description: q.ErrorDescription}
 	}
-	if len(q.State) < 16 {
+	switch {
+	case q.State == "":
 		return nil, fmt.Errorf("%w: no state in the callback", ErrStateInvalid)
+	case len(q.State) < 16:
+		return nil, fmt.Errorf("%w: the callback's state is not one this proxy issues (%d characters)", ErrStateInvalid, len(q.State))
 	}
 	name := f.signInCookieName(q.State)
 	sealed, ok := r.Cookies.Get(name)
@@ -459,6 +462,27 @@ func (f *Flow) BeginCallback(r *Request) (*Callback, error) {
 		return nil, fmt.Errorf("%w: no code in the callback", ErrCallback)
 	}
 	return &Callback{Code: q.Code, SignIn: si, cookie: name}, nil
+}
+
+// CallbackState is the state a callback request carries ("" when none or unreadable).
+func CallbackState(r *Request) string {
+	_, raw, _ := strings.Cut(r.Path, "?")
+	q, err := parseCallbackQuery(raw)
+	if err != nil {
+		return ""
+	}
+	return q.State
+}
+
+// AlreadySignedIn answers, for a browser that is signed in, a callback it cannot complete
+// because it was completed before (a reload, or the back button) or because its sign-in
+// cookie is gone: nothing is exchanged, and the browser goes on to the page it was
+// signing in for when the sign-in cookie says (cb; its cookie is cleared), else the root.
+func (f *Flow) AlreadySignedIn(cb *Callback) *Response {
+	if cb == nil {
+		return redirect("/", nil)
+	}
+	return redirect(SafeReturnPath(cb.SignIn.ReturnTo), []string{f.clearSignIn(cb)})
 }
 
 func constantTimeEqual(a, b string) bool {

@@ -759,26 +759,28 @@ func TestExplain(t *testing.T) {
 		err    error
 		status int
 		code   string
+		level  Level // an operator's: info for ordinary use, warn for attacks and misconfiguration, error for outages
 	}{
-		{&OAuthError{Kind: ErrSignInRefused, Code: "access_denied"}, 403, "sign_in_refused"},
-		{&OAuthError{Kind: ErrTokenEndpoint, Code: "invalid_grant"}, 400, "sign_in_expired"},
-		{&OAuthError{Kind: ErrTokenEndpoint, Code: "invalid_client"}, 502, "token_endpoint_refused"},
-		{ErrStateMissing, 400, "sign_in_state_missing"},
-		{ErrStateExpired, 400, "sign_in_expired"},
-		{fmt.Errorf("x: %w", ErrStateInvalid), 400, "sign_in_invalid"},
-		{fmt.Errorf("%w: kid", jwks.ErrUnknownKey), 502, "signing_key_unknown"},
-		{jwks.ErrTenant, 403, "tenant_not_allowed"},
-		{jwks.ErrNonce, 401, "id_token_invalid"},
-		{jwks.ErrSignature, 401, "id_token_invalid"},
-		{fmt.Errorf("%w: down", ErrIdPUnavailable), 503, "idp_unavailable"},
-		{ErrIdPResponse, 502, "idp_bad_response"},
-		{fmt.Errorf("%w: 403", ErrUserRefused), 403, "user_refused"},
-		{fmt.Errorf("%w: check", ErrUserSyncSecret), 403, "user_sync_misconfigured"},
-		{fmt.Errorf("%w: 503", ErrUserSyncUnavailable), 503, "user_directory_unavailable"},
-		{fmt.Errorf("%w: %w", ErrDownstreamToken, &OAuthError{Kind: ErrTokenEndpoint, Code: "invalid_grant"}), 502, "downstream_token_unavailable"},
-		{errors.New("surprise"), 500, "internal_error"},
+		{&OAuthError{Kind: ErrSignInRefused, Code: "access_denied"}, 403, "sign_in_refused", LevelInfo},
+		{&OAuthError{Kind: ErrTokenEndpoint, Code: "invalid_grant"}, 400, "sign_in_expired", LevelInfo},
+		{&OAuthError{Kind: ErrTokenEndpoint, Code: "invalid_client"}, 502, "token_endpoint_refused", LevelWarn},
+		{fmt.Errorf("%w: reload", ErrStateUsed), 400, "sign_in_used", LevelInfo},
+		{ErrStateMissing, 400, "sign_in_state_missing", LevelInfo},
+		{ErrStateExpired, 400, "sign_in_expired", LevelInfo},
+		{fmt.Errorf("x: %w", ErrStateInvalid), 400, "sign_in_invalid", LevelWarn},
+		{fmt.Errorf("%w: kid", jwks.ErrUnknownKey), 502, "signing_key_unknown", LevelWarn},
+		{jwks.ErrTenant, 403, "tenant_not_allowed", LevelInfo},
+		{jwks.ErrNonce, 401, "id_token_invalid", LevelWarn},
+		{jwks.ErrSignature, 401, "id_token_invalid", LevelWarn},
+		{fmt.Errorf("%w: down", ErrIdPUnavailable), 503, "idp_unavailable", LevelError},
+		{ErrIdPResponse, 502, "idp_bad_response", LevelError},
+		{fmt.Errorf("%w: 403", ErrUserRefused), 403, "user_refused", LevelInfo},
+		{fmt.Errorf("%w: check", ErrUserSyncSecret), 403, "user_sync_misconfigured", LevelWarn},
+		{fmt.Errorf("%w: 503", ErrUserSyncUnavailable), 503, "user_directory_unavailable", LevelError},
+		{fmt.Errorf("%w: %w", ErrDownstreamToken, &OAuthError{Kind: ErrTokenEndpoint, Code: "invalid_grant"}), 502, "downstream_token_unavailable", LevelWarn},
+		{errors.New("surprise"), 500, "internal_error", LevelError},
 	} {
-		if p := f.Explain(tc.err); p.Status != tc.status || p.Code != tc.code {
+		if p := f.Explain(tc.err); p.Status != tc.status || p.Code != tc.code || p.Level != tc.level {
 			t.Errorf("%v: %+v", tc.err, p)
 		}
 	}
@@ -886,5 +888,30 @@ func must(r *HTTPRequest, err error) func(tb testing.TB) *HTTPRequest {
 			tb.Fatal(err)
 		}
 		return r
+	}
+}
+
+func TestCallbackVisitedAgain(t *testing.T) {
+	f, _ := newFlow(t, "")
+	if got := CallbackState(&Request{Path: "/.auth/callback?code=c&state=abc"}); got != "abc" {
+		t.Errorf("CallbackState = %q", got)
+	}
+	for _, path := range []string{"/.auth/callback", "/.auth/callback?code=c", "/.auth/callback?state=a&state=b"} {
+		if got := CallbackState(&Request{Path: path}); got != "" {
+			t.Errorf("CallbackState(%q) = %q, want none", path, got)
+		}
+	}
+	if r := f.AlreadySignedIn(nil); r.Status != 302 || header(r, "location") != "/" || header(r, "set-cookie") != "" {
+		t.Errorf("without the sign-in cookie: %+v", r)
+	}
+	cb := &Callback{SignIn: &session.SignIn{ReturnTo: "/reports?q=1"}, cookie: "__Host-entra-auth-signin-x"}
+	r := f.AlreadySignedIn(cb)
+	if r.Status != 302 || header(r, "location") != "/reports?q=1" ||
+		!strings.HasPrefix(header(r, "set-cookie"), "__Host-entra-auth-signin-x=;") {
+		t.Errorf("with the sign-in cookie: %+v", r)
+	}
+	cb.SignIn.ReturnTo = "//evil.example/"
+	if r := f.AlreadySignedIn(cb); header(r, "location") != "/" {
+		t.Errorf("an unsafe return path: %q", header(r, "location"))
 	}
 }

@@ -419,12 +419,26 @@ func JSONError(status int, code, message, requestID string) *Response {
 	return &Response{Status: status, Body: body, Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
 }
 
-// Problem is how the filter explains an error to the person who met it.
+// Problem is how the filter explains an error to the person who met it, and how loud it
+// logs it.
 type Problem struct {
 	Status  int
 	Code    string
 	Message string
+	Level   Level
 }
+
+// Level is how loud a problem is logged: LevelInfo for what ordinary use meets (a
+// sign-in that took too long, a reload, a refusal by policy), LevelWarn for what an
+// attack or a misconfiguration causes, LevelError for an outage or a fault.
+type Level int
+
+// The levels of Problem.
+const (
+	LevelInfo Level = iota
+	LevelWarn
+	LevelError
+)
 
 // Explain maps an error of a sign-in step onto a status and words a person can act on.
 // It never repeats a token or a cookie.
@@ -432,43 +446,45 @@ func (f *Flow) Explain(err error) Problem {
 	var oauth *OAuthError
 	switch {
 	case errors.Is(err, ErrGroupsUnavailable):
-		return Problem{503, "groups_unavailable", "You are in more groups than a sign-in can carry, and your group memberships could not be read from Microsoft Graph. Please try again later, or ask the application's administrator."}
+		return Problem{503, "groups_unavailable", "You are in more groups than a sign-in can carry, and your group memberships could not be read from Microsoft Graph. Please try again later, or ask the application's administrator.", LevelWarn}
 	case errors.Is(err, ErrDownstreamToken):
-		return Problem{502, "downstream_token_unavailable", "A token for a service this application uses could not be obtained on your behalf (has an administrator granted consent?). Please try again later."}
+		return Problem{502, "downstream_token_unavailable", "A token for a service this application uses could not be obtained on your behalf (has an administrator granted consent?). Please try again later.", LevelWarn}
 	case errors.As(err, &oauth) && errors.Is(err, ErrSignInRefused):
-		return Problem{403, "sign_in_refused", describeOAuthError(oauth, "Entra ID did not sign you in.") + " Ask your administrator if this persists."}
+		return Problem{403, "sign_in_refused", describeOAuthError(oauth, "Entra ID did not sign you in.") + " Ask your administrator if this persists.", LevelInfo}
 	case errors.As(err, &oauth) && (oauth.Code == "invalid_grant"):
-		return Problem{400, "sign_in_expired", "The sign-in code was already used or has expired. Please sign in again."}
+		return Problem{400, "sign_in_expired", "The sign-in code was already used or has expired. Please sign in again.", LevelInfo}
 	case errors.As(err, &oauth):
-		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request: " + describeOAuthError(oauth, "it gave a reason this proxy does not know.") + " The proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking."}
+		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request: " + describeOAuthError(oauth, "it gave a reason this proxy does not know.") + " The proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking.", LevelWarn}
+	case errors.Is(err, ErrStateUsed):
+		return Problem{400, "sign_in_used", "This sign-in link was already used. Please sign in again.", LevelInfo}
 	case errors.Is(err, ErrStateMissing):
-		return Problem{400, "sign_in_state_missing", "This sign-in was not started in this browser, or it took too long. Please sign in again."}
+		return Problem{400, "sign_in_state_missing", "This sign-in was not started in this browser, or it took too long. Please sign in again.", LevelInfo}
 	case errors.Is(err, ErrStateExpired):
-		return Problem{400, "sign_in_expired", "The sign-in took too long. Please sign in again."}
+		return Problem{400, "sign_in_expired", "The sign-in took too long. Please sign in again.", LevelInfo}
 	case errors.Is(err, ErrStateInvalid), errors.Is(err, ErrCallback):
-		return Problem{400, "sign_in_invalid", "This sign-in response does not match the sign-in this browser started. Please sign in again."}
+		return Problem{400, "sign_in_invalid", "This sign-in response does not match the sign-in this browser started. Please sign in again.", LevelWarn}
 	case errors.Is(err, jwks.ErrUnknownKey):
-		return Problem{502, "signing_key_unknown", "Entra ID signed the sign-in with a key it does not publish yet. Please try again in a minute."}
+		return Problem{502, "signing_key_unknown", "Entra ID signed the sign-in with a key it does not publish yet. Please try again in a minute.", LevelWarn}
 	case errors.Is(err, jwks.ErrTenant):
-		return Problem{403, "tenant_not_allowed", "Accounts from your organization are not allowed to sign in to this application."}
+		return Problem{403, "tenant_not_allowed", "Accounts from your organization are not allowed to sign in to this application.", LevelInfo}
 	case errors.Is(err, ErrUserSyncSecret):
-		return Problem{403, "user_sync_misconfigured", "The application refused this sign-in because the proxy in front of it is not set up to reach its user directory. Please tell the application's administrator."}
+		return Problem{403, "user_sync_misconfigured", "The application refused this sign-in because the proxy in front of it is not set up to reach its user directory. Please tell the application's administrator.", LevelWarn}
 	case errors.Is(err, ErrUserRefused):
-		return Problem{403, "user_refused", "This application does not accept your account: its user directory refused it. Ask the application's administrator."}
+		return Problem{403, "user_refused", "This application does not accept your account: its user directory refused it. Ask the application's administrator.", LevelInfo}
 	case errors.Is(err, ErrUserSyncUnavailable):
-		return Problem{503, "user_directory_unavailable", "The application's user directory could not be reached. Please try again shortly."}
+		return Problem{503, "user_directory_unavailable", "The application's user directory could not be reached. Please try again shortly.", LevelError}
 	case errors.Is(err, ErrClientAssertion):
-		return Problem{502, "client_assertion_failed", "This proxy could not authenticate itself to Entra ID. Please tell the application's administrator."}
+		return Problem{502, "client_assertion_failed", "This proxy could not authenticate itself to Entra ID. Please tell the application's administrator.", LevelError}
 	case errors.Is(err, ErrSharedState):
-		return Problem{503, "try_again", "This sign-in could not be completed just now. Please try again."}
+		return Problem{503, "try_again", "This sign-in could not be completed just now. Please try again.", LevelError}
 	case errors.Is(err, ErrIdPUnavailable):
-		return Problem{503, "idp_unavailable", "Entra ID could not be reached. Please try again shortly."}
+		return Problem{503, "idp_unavailable", "Entra ID could not be reached. Please try again shortly.", LevelError}
 	case errors.Is(err, ErrIdPResponse):
-		return Problem{502, "idp_bad_response", "Entra ID answered something this proxy cannot use."}
+		return Problem{502, "idp_bad_response", "Entra ID answered something this proxy cannot use.", LevelError}
 	case isTokenError(err):
-		return Problem{401, "id_token_invalid", "The sign-in response failed validation. Please sign in again."}
+		return Problem{401, "id_token_invalid", "The sign-in response failed validation. Please sign in again.", LevelWarn}
 	}
-	return Problem{500, "internal_error", "Something went wrong in the sign-in proxy."}
+	return Problem{500, "internal_error", "Something went wrong in the sign-in proxy.", LevelError}
 }
 
 func isTokenError(err error) bool {

@@ -375,6 +375,16 @@ func TestMarkUsed(t *testing.T) {
 	if n := usedCount(t, m); n != 2 {
 		t.Errorf("%d entries after a's expiry, want 2 (b, c)", n)
 	}
+	if used, err := WasUsed(m, "c", later); err != nil || !used {
+		t.Errorf("WasUsed of a used state = %v, %v", used, err)
+	}
+	if used, err := WasUsed(m, "never", later); err != nil || used {
+		t.Errorf("WasUsed of a state never used = %v, %v", used, err)
+	}
+	if used, _ := WasUsed(m, "c", later.Add(2*time.Minute)); used {
+		t.Error("WasUsed of a state whose sign-in expired: still used")
+	}
+
 	// Full, the oldest give way.
 	for i := range maxUsedStates + 10 {
 		must(t, MarkUsed(m, fmt.Sprint("s", i), later.Add(time.Hour), later))
@@ -393,6 +403,9 @@ func TestMarkUsed(t *testing.T) {
 		m.put(UsedStatesKey, bad)
 		if err := MarkUsed(m, "z", later.Add(time.Hour), later); !errors.Is(err, ErrMalformed) {
 			t.Errorf("over %q = %v, want ErrMalformed", bad, err)
+		}
+		if _, err := WasUsed(m, "z", later); !errors.Is(err, ErrMalformed) {
+			t.Errorf("WasUsed over %q = %v, want ErrMalformed", bad, err)
 		}
 	}
 }

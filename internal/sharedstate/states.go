@@ -65,3 +65,20 @@ func markUsed(current []byte, state string, expires, now time.Time) ([]byte, err
 	entry := binary.LittleEndian.AppendUint64(sum[:usedStateHash:usedStateHash], uint64(expires.Unix()))
 	return encode(kindUsedStates, append(kept, entry)...), nil
 }
+
+// WasUsed reports whether state is in the record of used states (and its sign-in has not
+// expired by now): a callback for it was completed on some worker of this process.
+func WasUsed(s Store, state string, now time.Time) (bool, error) {
+	value, _, err := s.Get(UsedStatesKey)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", UsedStatesKey, err)
+	}
+	_, err = markUsed(value, state, now, now)
+	switch {
+	case errors.Is(err, ErrReplayed):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return false, nil
+}
