@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -112,24 +113,25 @@ func startLocalRun(t *testing.T, env ...string) *localRun {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			output.Write([]byte(sc.Text() + "\n"))
-			if sc.Text() == "listening on "+listen { // the runner's line (the others name their own)
-				ready <- true
+			// The script tells a newcomer where to go only once the runner listens.
+			if strings.HasPrefix(sc.Text(), "run: open http://localhost:"+listen[strings.LastIndex(listen, ":")+1:]+"/") {
+				ready <- strings.Contains(output.String(), "listening on "+listen+"\n")
 			}
 		}
 		close(ready)
 	}()
 	select {
-	case ok := <-ready:
+	case listened, ok := <-ready:
 		if !ok {
 			t.Fatalf("run-local.sh ended before the filter listened:\n%s", output)
+		}
+		if !listened {
+			t.Fatalf("run-local.sh said where to go before the filter listened:\n%s", output)
 		}
 	case <-time.After(90 * time.Second):
 		t.Fatalf("run-local.sh did not start:\n%s", output)
 	}
 	port := listen[strings.LastIndex(listen, ":")+1:]
-	if !strings.Contains(output.String(), "open http://localhost:"+port+"/") {
-		t.Errorf("the script does not tell where to go:\n%s", output)
-	}
 	return &localRun{site: "http://localhost:" + port + "/", output: output}
 }
 
@@ -196,6 +198,13 @@ func TestLocalRunRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	// Another program on localhost's IPv6 address, where browsers go first.
+	busy6, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback on this machine: %v", err)
+	}
+	defer busy6.Close()
+	port6 := busy6.Addr().(*net.TCPAddr).Port
 	for _, tc := range []struct {
 		name   string
 		listen string
@@ -203,6 +212,7 @@ func TestLocalRunRefuses(t *testing.T) {
 		want   string
 	}{
 		{"a port in use", busy.Addr().String(), nil, "is in use by another program; choose another address, e.g. make run LISTEN="},
+		{"the port in use on [::1]", "127.0.0.1:" + strconv.Itoa(port6), nil, "another program listens on [::1]:" + strconv.Itoa(port6) + ", where browsers go first"},
 		{"no client secret for Entra", freeAddr(t), []string{"CONFIG=" + entraConfig(t, ""), "ENTRA_CLIENT_SECRET="},
 			"signs in with https://login.microsoftonline.com: set ENTRA_CLIENT_SECRET"},
 		{"the example's placeholders", freeAddr(t), []string{"CONFIG=examples/entra/plugin.json", "ENTRA_CLIENT_SECRET=s"},
@@ -212,6 +222,9 @@ func TestLocalRunRefuses(t *testing.T) {
 			out, err := localRunCommand(t, tc.listen, tc.env...).CombinedOutput()
 			if err == nil || !strings.Contains(string(out), tc.want) {
 				t.Fatalf("exit %v, output:\n%s\nwant %q", err, out, tc.want)
+			}
+			if strings.Contains(string(out), "run: open http://") {
+				t.Errorf("a refused setup still said where to go:\n%s", out)
 			}
 		})
 	}

@@ -79,6 +79,15 @@ for pair in "${addresses[@]}"; do
     exit 1
   fi
 done
+# The page to open is http://localhost:PORT/, and browsers try localhost's IPv6 address
+# first: another program there would answer instead of the filter.
+case ${listen%:*} in
+  127.0.0.1|localhost)
+    if in_use "::1:${listen##*:}"; then
+      echo "run: another program listens on [::1]:${listen##*:}, where browsers go first for http://localhost:${listen##*:}/; stop it, or choose another port, e.g. make run LISTEN=127.0.0.1:$(( ${listen##*:} + 100 ))" >&2
+      exit 1
+    fi ;;
+esac
 
 # wait_for NAME PID ADDRESS: wait until ADDRESS accepts connections, or fail if PID died.
 wait_for() {
@@ -150,6 +159,26 @@ for name in $(compgen -e | grep '^ENTRA_'); do
 done
 
 echo "run: starting the filter on $listen (compiling the module takes a few seconds)"
+# The runner takes its address at once but serves only once the filter started (it
+# refuses a bad configuration first), and then says "listening on": only then is there a
+# page to open. Its output goes on to the terminal, and to a file watched for that line.
+runner_out=$(mktemp)
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -f "$config" "$runner_out"' EXIT INT TERM
+"$bin/wasmhost" -wasm "$wasm" -config "$config" -listen "$listen" -upstream "http://$app" \
+  -cluster "entra=$idp_origin" -cluster "graph=$graph" -cluster "users=$users_url" -concurrency 2 "${vm_env[@]}" \
+  > >(tee "$runner_out") &
+runner=$!
+pids+=($runner)
+for _ in $(seq 1200); do
+  grep -q "^listening on " "$runner_out" && break
+  if ! kill -0 "$runner" 2>/dev/null; then
+    wait "$runner" || true
+    echo "run: the filter did not start (see above)" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+grep -q "^listening on " "$runner_out" || { echo "run: the filter did not start within 2 minutes" >&2; exit 1; }
 if $mock; then
   echo "run: open http://localhost:${listen##*:}/ and sign in as ada@contoso.example or grace@contoso.example"
 else
@@ -160,5 +189,4 @@ if [ "$app_kind" = django ]; then
 else
   echo "run: the users synced so far are at http://$users/ ; Ctrl-C stops everything"
 fi
-"$bin/wasmhost" -wasm "$wasm" -config "$config" -listen "$listen" -upstream "http://$app" \
-  -cluster "entra=$idp_origin" -cluster "graph=$graph" -cluster "users=$users_url" -concurrency 2 "${vm_env[@]}"
+wait "$runner"
