@@ -38,29 +38,34 @@ run-django: build
 	LISTEN=$(LISTEN) APP=$(APP) IDP=$(IDP) APP_KIND=django CONFIG=$(CONFIG) ./scripts/run-local.sh
 
 ## test: vet and every test: unit, host and end-to-end, in wazero and in V8
-## Every test (unit, host, end-to-end) with the race detector, then the
-## long tests without it (the race detector makes their 100,000 and 200,000 requests too
-## slow): memory over many requests, and the soak as Envoy 1.33 answers. Then the
-## end-to-end tests again with the module in V8 (Node's, e2e/v8/runner.js): sign-in,
-## refresh, bearer and user sync with Envoy's flags (TurboFan only, 2 s per start), and
-## the whole suite with V8's default tiering (the same code, started at once).
+## Two lines side by side. One: every test (unit, host, end-to-end, and the long ones:
+## memory over 100,000 requests, the soak as Envoy 1.33 answers), then the whole
+## end-to-end suite again with the module in V8's default tiering (Node's V8,
+## e2e/v8/runner.js). Two: the race detector where concurrency lives (the Envoy-like
+## host, shared state, the user-sync service, the binding) and the end-to-end tests of
+## several workers against a runner built with -race; then sign-in, refresh, bearer and
+## user sync in V8 with Envoy's flags (TurboFan only, 2 s per start).
 V8_EXACT := SignIn|Refresh|Bearer|UserSync
+MODPATH := github.com/entra-auth/entra-auth
+RACE_PKGS := ./e2e/envoyhost ./e2e/usersync ./internal/sharedstate ./sdkbinding
+RACE_E2E := AcrossWorkers|ConcurrentRequests|MetadataIsFetchedOnce|UnknownKidFlood|Canary|Runner|Panic
 ## Tests skipped for a tool the machine lacks are listed at the end (internal/testskip).
 SKIPLOG := $(CURDIR)/dist/skipped.txt
 test: build
-	@rm -f $(SKIPLOG)
+	@rm -f $(SKIPLOG); date +%s > dist/test-started
 	$(GO) vet ./...
-	ENTRA_AUTH_SKIP_LOG=$(SKIPLOG) $(GO) test -race -short -count=1 ./...
-	$(GO) test -count=1 -run 'TestMemoryStaysFlat|TestSoakOnEnvoy133' ./e2e
-	@if ! command -v node >/dev/null; then \
-	  echo "SKIPPED: the end-to-end tests in V8: no Node.js (apt-get install nodejs; .ci/run does)"; \
-	else \
-	  echo "== the end-to-end tests in V8 with Envoy's flags ($(V8_EXACT))" && \
-	  $(GO) test -short -count=1 -run '$(V8_EXACT)' ./e2e -args -engine=v8 && \
-	  echo "== the whole end-to-end suite in V8, default tiering" && \
-	  ENTRA_AUTH_SKIP_LOG=$(SKIPLOG) $(GO) test -short -count=1 ./e2e -args -engine=v8-tiered; \
-	fi
-	@if [ -s $(SKIPLOG) ]; then echo "== skipped for want of a tool:"; sort -u $(SKIPLOG); fi
+	@command -v node >/dev/null || echo "SKIPPED: the end-to-end tests in V8: no Node.js (apt-get install nodejs; .ci/run does)" | tee -a $(SKIPLOG)
+	@echo "== two lines of tests side by side (both cores):"
+	@echo "==   every test, then the end-to-end suite in V8 with its default tiering"
+	@echo "==   the race detector ($(RACE_PKGS), the end-to-end tests of several workers), then $(V8_EXACT) in V8 with Envoy's flags"
+	@{ ENTRA_AUTH_SKIP_LOG=$(SKIPLOG) $(GO) test -count=1 $$($(GO) list ./... | grep -v -x -F $(foreach p,$(RACE_PKGS),-e $(MODPATH)/$(p:./%=%))) && \
+	  if command -v node >/dev/null; then ENTRA_AUTH_SKIP_LOG=$(SKIPLOG) $(GO) test -short -count=1 ./e2e -args -engine=v8-tiered; fi; } & all=$$!; \
+	{ $(GO) test -race -short -count=1 $(RACE_PKGS) && $(GO) test -race -short -count=1 -run '$(RACE_E2E)' ./e2e && \
+	  if command -v node >/dev/null; then $(GO) test -short -count=1 -run '$(V8_EXACT)' ./e2e -args -engine=v8; fi; }; other=$$?; \
+	wait $$all; all=$$?; \
+	if [ -s $(SKIPLOG) ]; then echo "== skipped for want of a tool:"; sort -u $(SKIPLOG); fi; \
+	took=$$(( $$(date +%s) - $$(cat dist/test-started) )); \
+	[ $$all -eq 0 ] && [ $$other -eq 0 ] && echo "== make test passed in $$((took / 60)) min $$((took % 60)) s" || { echo "== make test FAILED (see above)"; exit 1; }
 
 ## check: what CI would refuse: formatting, vet, a tidy go.mod, a clean tree after the build
 check: build

@@ -30,13 +30,24 @@ func TestMakeHelpListsEveryTarget(t *testing.T) {
 	if len(targets) < 5 {
 		t.Fatalf("found %d targets in .PHONY: %v", len(targets), targets)
 	}
-	out, err := exec.Command("make", "--no-print-directory", "-s", "help").CombinedOutput()
+	cmd := exec.Command("make", "--no-print-directory", "-s", "help")
+	// Run as a newcomer would, not as a sub-make of make test (whose flags would add lines).
+	for _, v := range os.Environ() {
+		if name, _, _ := strings.Cut(v, "="); name != "MAKEFLAGS" && name != "MAKELEVEL" && name != "MFLAGS" {
+			cmd.Env = append(cmd.Env, v)
+		}
+	}
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("make help: %v\n%s", err, out)
 	}
 	purpose := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
+		if !strings.HasPrefix(sc.Text(), "  ") {
+			t.Errorf("make help printed %q, not a target and its purpose", sc.Text())
+			continue
+		}
 		name, text, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
 		purpose[name] = strings.TrimSpace(text)
 	}

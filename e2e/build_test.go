@@ -44,7 +44,11 @@ func TestMain(m *testing.M) {
 	build([]string{"GOOS=wasip1", "GOARCH=wasm"}, "-buildmode=c-shared", "-o", moduleFile, ".")
 	faultModuleFile = filepath.Join(dir, "entra-auth-faultinject.wasm")
 	build([]string{"GOOS=wasip1", "GOARCH=wasm"}, "-buildmode=c-shared", "-tags", "faultinject", "-o", faultModuleFile, ".")
-	build(nil, "-o", runnerFile, "./e2e/cmd/wasmhost")
+	if raceEnabled {
+		build(nil, "-race", "-o", runnerFile, "./e2e/cmd/wasmhost")
+	} else {
+		build(nil, "-o", runnerFile, "./e2e/cmd/wasmhost")
+	}
 	// What make build's wasmstub step does, and the same without the module's own
 	// poll_oneoff.
 	unfixedModuleFile = filepath.Join(dir, "entra-auth-unfixed.wasm")
