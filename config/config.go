@@ -43,10 +43,11 @@ type Config struct {
 	// RedirectPath is the callback path; RedirectURI, if set, the absolute callback URL
 	// registered in Entra (its path is then RedirectPath).
 	RedirectPath, RedirectURI string
-	// LoginPath, LogoutPath and MePath are the filter's other paths.
-	LoginPath, LogoutPath, MePath string
+	// LoginPath, LogoutPath and MePath are the filter's other paths; SignedOutPath serves
+	// the page that says a user is signed out.
+	LoginPath, LogoutPath, MePath, SignedOutPath string
 	// PostLogoutRedirectURI is where Entra sends the browser after sign-out; empty means
-	// the site's root.
+	// the site's SignedOutPath.
 	PostLogoutRedirectURI string
 	// Scopes are requested at sign-in; openid is always among them.
 	Scopes []string
@@ -107,7 +108,7 @@ func (c *Config) DiscoveryURL() string {
 var knownKeys = []string{
 	"authority", "tenant_id", "client_id", "client_secret", "client_secret_env", "client_auth", "client_assertion",
 	"idp_cluster", "idp_timeout", "cookie_secret", "cookie_secret_env", "cookie_name", "cookie_domain",
-	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "post_logout_redirect_uri",
+	"redirect_path", "redirect_uri", "login_path", "logout_path", "me_path", "signed_out_path", "post_logout_redirect_uri",
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
 	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences", "allowed_groups", "allowed_roles", "rules",
 	"forward_access_token", "obo_scopes", "obo_header", "graph_cluster", "graph_url", "upstream_signature",

@@ -6,7 +6,8 @@ import (
 )
 
 // validatePaths reads the filter's own paths and those it lets pass: redirect_path,
-// redirect_uri, login_path, logout_path, me_path, post_logout_redirect_uri and skip_paths.
+// redirect_uri, login_path, logout_path, me_path, signed_out_path,
+// post_logout_redirect_uri and skip_paths.
 func validatePaths(p *parser, c *Config) {
 	c.RedirectPath = p.path("redirect_path", "/.auth/callback")
 	c.RedirectURI = p.string("redirect_uri", "")
@@ -26,8 +27,10 @@ func validatePaths(p *parser, c *Config) {
 	c.LoginPath = p.path("login_path", "/.auth/login")
 	c.LogoutPath = p.path("logout_path", "/.auth/logout")
 	c.MePath = p.path("me_path", "/.auth/me")
+	c.SignedOutPath = p.path("signed_out_path", "/.auth/signed-out")
 	paths := map[string]string{}
-	for _, kp := range [][2]string{{"redirect_path", c.RedirectPath}, {"login_path", c.LoginPath}, {"logout_path", c.LogoutPath}, {"me_path", c.MePath}} {
+	for _, kp := range [][2]string{{"redirect_path", c.RedirectPath}, {"login_path", c.LoginPath}, {"logout_path", c.LogoutPath},
+		{"me_path", c.MePath}, {"signed_out_path", c.SignedOutPath}} {
 		if other, dup := paths[kp[1]]; dup {
 			p.fail(kp[0], "is the same path as %s", other)
 		}

@@ -70,11 +70,16 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Fatalf("/.auth/me: %s", me)
 	}
 
-	// Sign out from the demo app's link: the session goes, and the next visit signs in again.
+	// Sign out from the demo app's link: the session goes, the browser lands on the page
+	// that says so, and signing in again starts from its link.
 	step("sign out", chromedp.Navigate(site), waitUntil(`document.getElementById("who") !== null`),
-		clickLink("Sign out"), waitUntil(`document.querySelector("a.user") !== null`), chromedp.Location(&location))
+		clickLink("Sign out"), waitUntil(`document.body.innerText.includes("You are signed out")`), chromedp.Location(&location))
+	if !strings.HasSuffix(location, "/.auth/signed-out") {
+		t.Fatalf("after sign-out the browser is at %s, want the signed-out page (screenshot: %s)", location, screenshot(ctx, t))
+	}
+	step("sign in again", clickLink("Sign in again"), waitUntil(`document.querySelector("a.user") !== null`), chromedp.Location(&location))
 	if !strings.Contains(location, "/oauth2/v2.0/authorize") {
-		t.Fatalf("after sign-out the browser is at %s, want the sign-in page again (screenshot: %s)", location, screenshot(ctx, t))
+		t.Fatalf("after 'Sign in again' the browser is at %s, want the sign-in page (screenshot: %s)", location, screenshot(ctx, t))
 	}
 	if _, ok := siteCookies(ctx, t, site)["__Host-entra-auth"]; ok {
 		t.Fatal("the session cookie survived sign-out")
@@ -143,9 +148,9 @@ func TestBrowserSignInToDjango(t *testing.T) {
 		t.Fatalf("the admin's user list: %q (screenshot: %s)", admin, screenshot(ctx, t))
 	}
 	step("sign out", chromedp.Navigate(site), waitUntil(`document.querySelector("h1") !== null`),
-		clickLink("Sign out"), waitUntil(`document.querySelector("a.user") !== null`), chromedp.Location(&location))
-	if !strings.Contains(location, "/oauth2/v2.0/authorize") {
-		t.Fatalf("after sign-out the browser is at %s, want the sign-in page (screenshot: %s)", location, screenshot(ctx, t))
+		clickLink("Sign out"), waitUntil(`document.body.innerText.includes("You are signed out")`), chromedp.Location(&location))
+	if !strings.HasSuffix(location, "/.auth/signed-out") {
+		t.Fatalf("after sign-out the browser is at %s, want the signed-out page (screenshot: %s)", location, screenshot(ctx, t))
 	}
 }
 

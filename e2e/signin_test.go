@@ -62,8 +62,17 @@ func TestSignInEndToEnd(t *testing.T) {
 	if out.status != 302 || !strings.HasPrefix(out.location.String(), s.mockURL+"/"+mockentra.DemoTenant+"/oauth2/v2.0/logout?") {
 		t.Fatalf("logout: %d %s", out.status, out.location)
 	}
-	if q := out.location.Query(); q.Get("post_logout_redirect_uri") != s.base+"/" || q.Get("logout_hint") == "" {
+	if q := out.location.Query(); q.Get("post_logout_redirect_uri") != s.base+"/.auth/signed-out" || q.Get("logout_hint") == "" {
 		t.Errorf("logout query %v", q)
+	}
+	// Entra sends the browser back to a page that says it is signed out, not to one that
+	// would sign it in again at once.
+	back := b.get(out.location.String())
+	if back.status != 302 || back.location.String() != s.base+"/.auth/signed-out" {
+		t.Fatalf("Entra's sign-out: %d %s", back.status, back.location)
+	}
+	if p := b.get(back.location.String()); p.status != 200 || !strings.Contains(p.body, "You are signed out") || !strings.Contains(p.body, `href="/.auth/login?rd=%2F"`) {
+		t.Errorf("the signed-out page: %d %.300s", p.status, p.body)
 	}
 	if p := b.get("/.auth/me", "Accept", "application/json"); p.status != 401 {
 		t.Errorf("/.auth/me after logout: %d", p.status)

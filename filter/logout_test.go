@@ -25,3 +25,18 @@ func TestLogout(t *testing.T) {
 		t.Errorf("the session cookie is not cleared: %v", resp.Headers)
 	}
 }
+
+// The page Entra sends the browser to after sign-out needs no session and passes nothing
+// upstream.
+func TestSignedOutPage(t *testing.T) {
+	host := started(t)
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, request("/.auth/signed-out", browserAccept), true)
+	resp := host.GetSentLocalResponse(id)
+	if resp == nil || resp.StatusCode != 200 || !strings.Contains(string(resp.Data), "You are signed out") {
+		t.Fatalf("signed-out page: %+v", resp)
+	}
+	if !strings.Contains(string(resp.Data), `href="/.auth/login?rd=%2F"`) {
+		t.Errorf("no link to sign in again: %s", resp.Data)
+	}
+}

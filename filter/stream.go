@@ -119,6 +119,8 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 		return s.logout()
 	case flow.RouteBearer:
 		return s.bearer(true)
+	case flow.RouteSignedOut:
+		return s.respond(f.SignedOut(s.req))
 	case flow.RouteMe:
 		sess, err := f.Authenticate(s.req)
 		if err != nil {

@@ -229,6 +229,8 @@ const (
 	RouteLogout
 	// RouteMe answers the signed-in user's claims.
 	RouteMe
+	// RouteSignedOut is the page that says the user is signed out.
+	RouteSignedOut
 	// RouteBearer is an API call with a bearer access token (api_audiences is set).
 	RouteBearer
 )
@@ -245,6 +247,8 @@ func (f *Flow) Route(r *Request) Route {
 		return RouteLogout
 	case f.cfg.MePath:
 		return RouteMe
+	case f.cfg.SignedOutPath:
+		return RouteSignedOut
 	}
 	for _, sp := range f.cfg.SkipPaths {
 		if prefix, ok := strings.CutSuffix(sp, "*"); ok && strings.HasPrefix(p, prefix) || p == sp {

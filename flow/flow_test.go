@@ -712,7 +712,7 @@ func TestLogout(t *testing.T) {
 	resp := f.Logout(b.request("/.auth/logout"), testDiscovery, s)
 	q := mustQuery(t, header(resp, "location"))
 	if !strings.HasPrefix(header(resp, "location"), testDiscovery.EndSessionEndpoint+"?") ||
-		q.Get("post_logout_redirect_uri") != "https://app.contoso.com/" || q.Get("logout_hint") != "hint-1" {
+		q.Get("post_logout_redirect_uri") != "https://app.contoso.com/.auth/signed-out" || q.Get("logout_hint") != "hint-1" {
 		t.Errorf("location %q", header(resp, "location"))
 	}
 	b.take(t, resp)
@@ -721,8 +721,31 @@ func TestLogout(t *testing.T) {
 	}
 	noEndSession := *testDiscovery
 	noEndSession.EndSessionEndpoint = ""
-	if loc := header(f.Logout(b.request("/"), &noEndSession, nil), "location"); loc != "https://app.contoso.com/" {
+	if loc := header(f.Logout(b.request("/"), &noEndSession, nil), "location"); loc != "https://app.contoso.com/.auth/signed-out" {
 		t.Errorf("without end-session endpoint: %q", loc)
+	}
+	other, _ := newFlow(t, `,"post_logout_redirect_uri":"https://www.contoso.com/goodbye"`)
+	if q := mustQuery(t, header(other.Logout(b.request("/.auth/logout"), testDiscovery, nil), "location")); q.Get("post_logout_redirect_uri") != "https://www.contoso.com/goodbye" {
+		t.Errorf("configured post_logout_redirect_uri: %v", q)
+	}
+}
+
+// After sign-out the browser lands on a page that says so (no session needed, nothing of
+// the request in it), with a way to sign in again; a program gets the same as JSON.
+func TestSignedOutPage(t *testing.T) {
+	f, _ := newFlow(t, "")
+	if got := f.Route(&Request{Path: "/.auth/signed-out?x=<script>"}); got != RouteSignedOut {
+		t.Fatalf("route %v", got)
+	}
+	page := f.SignedOut(&Request{Path: "/.auth/signed-out?x=<script>", Accept: "text/html"})
+	body := string(page.Body)
+	if page.Status != 200 || !strings.Contains(body, "You are signed out") || !strings.Contains(body, `<a href="/.auth/login?rd=%2F">Sign in again</a>`) ||
+		strings.Contains(body, "script") || header(page, "cache-control") != "no-store" {
+		t.Errorf("page %d %s", page.Status, body)
+	}
+	js := f.SignedOut(&Request{Path: "/.auth/signed-out", Accept: "application/json"})
+	if js.Status != 200 || string(js.Body) != `{"signed_out":true,"sign_in":"/.auth/login?rd=%2F"}` {
+		t.Errorf("JSON %d %s", js.Status, js.Body)
 	}
 }
 
@@ -749,6 +772,29 @@ func TestSignInRequiredForPrograms(t *testing.T) {
 		resp := f.SignInRequired(r, "req-1")
 		if resp.Status != 401 || !strings.HasPrefix(header(resp, "www-authenticate"), `Bearer realm="app.contoso.com"`) || header(resp, "content-type") != "application/json" {
 			t.Errorf("%+v", resp)
+		}
+	}
+}
+
+// A signed-out browser's own request for /favicon.ico gets an empty 204, not a 401 for
+// its console; anything else there, and any other image, is still refused.
+func TestSignedOutFavicon(t *testing.T) {
+	f, _ := newFlow(t, "")
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/favicon.ico", 204},
+		{"HEAD", "/favicon.ico", 204},
+		{"GET", "/favicon.ico?v=2", 204},
+		{"POST", "/favicon.ico", 401},
+		{"GET", "/static/favicon.ico", 401},
+		{"GET", "/logo.png", 401},
+	} {
+		r := &Request{Method: tc.method, Path: tc.path, Accept: "image/avif,image/webp,*/*", Authority: "app.contoso.com"}
+		resp := f.SignInRequired(r, "req-1")
+		if resp.Status != tc.want || (tc.want == 204 && (len(resp.Body) != 0 || header(resp, "cache-control") != "no-store")) {
+			t.Errorf("%s %s: %+v, want %d", tc.method, tc.path, resp, tc.want)
 		}
 	}
 }

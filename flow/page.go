@@ -13,9 +13,14 @@ var statusText = map[int]string{
 	502: "Bad Gateway", 503: "Service Unavailable",
 }
 
-// errorPage renders a small HTML page. Everything in it is escaped.
+// errorPage renders an error as a small HTML page. Everything in it is escaped.
 func errorPage(status int, message, requestID string) []byte {
-	title := strings.TrimSpace(strconv.Itoa(status) + " " + statusText[status])
+	return page(strings.TrimSpace(strconv.Itoa(status)+" "+statusText[status]), message, "/", "Back to the start page", requestID)
+}
+
+// page renders a small HTML page: a title, a message, a link, and the request id when
+// there is one. Everything in it is escaped.
+func page(title, message, link, linkText, requestID string) []byte {
 	var b strings.Builder
 	b.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>`)
 	b.WriteString(html.EscapeString(title))
@@ -23,7 +28,11 @@ func errorPage(status int, message, requestID string) []byte {
 	b.WriteString(html.EscapeString(title))
 	b.WriteString(`</h1><p>`)
 	b.WriteString(html.EscapeString(message))
-	b.WriteString(`</p><p><a href="/">Back to the start page</a></p>`)
+	b.WriteString(`</p><p><a href="`)
+	b.WriteString(html.EscapeString(link))
+	b.WriteString(`">`)
+	b.WriteString(html.EscapeString(linkText))
+	b.WriteString(`</a></p>`)
 	if requestID != "" {
 		b.WriteString(`<p><small>Request id: `)
 		b.WriteString(html.EscapeString(requestID))

@@ -374,7 +374,7 @@ func (f *Flow) Logout(r *Request, d *Discovery, s *session.Session) *Response {
 		if r.Scheme == "http" {
 			scheme = "http"
 		}
-		after = scheme + "://" + r.Authority + "/"
+		after = scheme + "://" + r.Authority + f.cfg.SignedOutPath
 	}
 	if d == nil || d.EndSessionEndpoint == "" {
 		return redirect(after, cookies)
@@ -391,10 +391,32 @@ func (f *Flow) Logout(r *Request, d *Discovery, s *session.Session) *Response {
 	return redirect(d.EndSessionEndpoint+sep+q.Encode(), cookies)
 }
 
+// SignedOut is the page Entra sends the browser to after sign-out (the default
+// post_logout_redirect_uri): it says so, and offers to sign in again, instead of a site
+// root that would start a new sign-in at once. It needs no session and reflects nothing
+// of the request.
+func (f *Flow) SignedOut(r *Request) *Response {
+	again := f.cfg.LoginPath + "?rd=%2F"
+	if !r.IsBrowser() {
+		o := &jsonObject{}
+		return &Response{Status: 200, Body: o.bool("signed_out", true).str("sign_in", again).bytes(),
+			Headers: [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}}
+	}
+	body := page("You are signed out", "You signed out of this site. To use it again, sign in.", again, "Sign in again", "")
+	return &Response{Status: 200, Body: body, Headers: [][2]string{{"content-type", "text/html; charset=utf-8"}, {"cache-control", "no-store"}}}
+}
+
 // SignInRequired answers a request without a valid session: a browser is sent to sign in
 // (through start, which the filter calls with the discovery document); a program gets 401
 // with WWW-Authenticate naming the login path.
+//
+// One exception: a browser asks for /favicon.ico on its own, and a 401 there only fills
+// its console with an error. A signed-out GET or HEAD of /favicon.ico is answered 204,
+// empty and not cached: nothing of the application's, and its icon once signed in.
 func (f *Flow) SignInRequired(r *Request, requestID string) *Response {
+	if r.pathOnly() == "/favicon.ico" && (r.Method == "GET" || r.Method == "HEAD") {
+		return &Response{Status: 204, Headers: [][2]string{{"cache-control", "no-store"}}}
+	}
 	resp := ErrorResponse(r, 401, "sign_in_required", "Sign-in is required.", requestID)
 	resp.Headers = append(resp.Headers, [2]string{"www-authenticate",
 		fmt.Sprintf(`Bearer realm=%q, authorization_uri="%s"`, strings.ReplaceAll(r.Authority, `"`, ""), f.cfg.LoginPath)})

@@ -17,13 +17,15 @@ import (
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>entra-auth demo app</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' rx='3' fill='%232e7d32'/%3E%3C/svg%3E">
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}td{padding:.2em .8em;vertical-align:top}
-.id{background:#e8f5e9}.who{font-size:1.2em}code{word-break:break-all}</style></head>
+td:first-child{white-space:nowrap}.id{background:#e8f5e9}.who{font-size:1.2em}code{word-break:break-all}</style></head>
 <body><h1>entra-auth demo app</h1>
 <p>This application sits behind the entra-auth filter. It received <code>{{.Method}} {{.Path}}</code>.</p>
 {{if .Name}}<p class="who" id="who">Signed in as <b>{{.Name}}</b> ({{.User}}){{if .UserID}}, user id <b>{{.UserID}}</b> in the application's user directory{{end}}.</p>
-{{else}}<p class="who" id="who">Nobody is signed in.</p>{{end}}
 <p><a href="/.auth/me">/.auth/me</a> (what the filter knows of you) · <a href="/.auth/logout">Sign out</a></p>
+{{else}}<p class="who" id="who">Nobody is signed in.</p>
+<p><a href="/.auth/login?rd=%2F">Sign in</a></p>{{end}}
 <h2>Identity headers from the filter</h2>
 {{if .Identity}}<table>{{range .Identity}}<tr class="id"><td>{{.Name}}</td><td><code>{{.Value}}</code></td></tr>{{end}}</table>
 {{else}}<p>None: nobody is signed in (client-sent copies are always removed by the filter).</p>{{end}}
