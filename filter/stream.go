@@ -544,7 +544,7 @@ func (s *stream) complete(cb *flow.Callback, sess *session.Session) {
 }
 
 // markStateUsed records the callback's state in the shared record of used states. A
-// state already there is a replay (ErrStateInvalid). A record that cannot be read,
+// state already there is a replay (ErrStateUsed). A record that cannot be read,
 // written or won is ErrSharedState: the callback must not go ahead.
 func (p *plugin) markStateUsed(cb *flow.Callback, now time.Time) error {
 	err := sharedstate.MarkUsed(p.shared, cb.SignIn.State, cb.SignIn.Expires, now)
