@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,12 +50,19 @@ func TestSignInEndToEnd(t *testing.T) {
 			t.Errorf("%s = %v, want [%s]", name, v, value)
 		}
 	}
+	// And when the user last authenticated (Unix seconds), from the ID token's auth_time.
+	if v := got.Headers["x-auth-request-auth-time"]; len(v) != 1 || !recentUnix(v[0]) {
+		t.Errorf("x-auth-request-auth-time = %v, want the sign-in's time", v)
+	}
 
 	// /.auth/me answers the claims as JSON.
 	me := b.get("/.auth/me", "Accept", "application/json")
 	var claims map[string]any
 	if err := json.Unmarshal([]byte(me.body), &claims); err != nil || me.status != 200 || claims["preferred_username"] != "ada@contoso.example" {
 		t.Fatalf("/.auth/me: %d %s", me.status, me.body)
+	}
+	if at, _ := claims["auth_time"].(float64); !recentUnix(strconv.FormatInt(int64(at), 10)) || fmt.Sprint(claims["amr"]) != "[pwd]" || fmt.Sprint(claims["acrs"]) != "[]" {
+		t.Errorf("/.auth/me says how Ada signed in: auth_time %v, amr %v, acrs %v", claims["auth_time"], claims["amr"], claims["acrs"])
 	}
 
 	// Logout clears the session and goes to Entra's end-session endpoint with a hint.
@@ -522,4 +530,10 @@ func TestSlowTokenEndpoint(t *testing.T) {
 	if p := s.browser().signIn("/", "ada@contoso.example"); p.status != 302 {
 		t.Fatalf("after the endpoint recovered: %d", p.status)
 	}
+}
+
+// recentUnix reports whether v is a Unix time in seconds within a minute of now.
+func recentUnix(v string) bool {
+	n, err := strconv.ParseInt(v, 10, 64)
+	return err == nil && time.Since(time.Unix(n, 0)).Abs() < time.Minute
 }

@@ -74,15 +74,23 @@ func TestJSONObjectIsWhatEncodingJSONWrites(t *testing.T) {
 func TestAppendedObjectsAreThoseEncodingJSONWrote(t *testing.T) {
 	s := &session.Session{Subject: "s<ub>", ObjectID: "oid", TenantID: "tid", Issuer: "https://iss/&",
 		Username: "ada@contoso.example", Email: "ada\u2028@x", Name: "Ada \"L\" \xff", Groups: []string{"g1", "g2"},
-		UserID: "42", IssuedAt: testNow, Expires: testNow.Add(time.Hour)}
+		UserID: "42", IssuedAt: testNow, Expires: testNow.Add(time.Hour),
+		ACRs: []string{"c1", "c7"}, AMR: []string{"pwd", "mfa"}, AuthTime: testNow.Add(-time.Minute)}
 	for _, groups := range [][]string{s.Groups, nil} {
 		s.Groups = groups
-		old, _ := json.Marshal(map[string]any{
+		me := map[string]any{
 			"sub": s.Subject, "oid": s.ObjectID, "tid": s.TenantID, "iss": s.Issuer,
 			"preferred_username": s.Username, "email": s.Email, "name": s.Name,
 			"groups": nonNil(s.Groups), "roles": nonNil(s.Roles), "user_id": s.UserID,
 			"signed_in_at": s.IssuedAt.Unix(), "expires_at": s.Expires.Unix(),
-		})
+			"acrs": nonNil(s.ACRs), "amr": nonNil(s.AMR), "auth_time": s.AuthTime.Unix(),
+		}
+		if groups == nil { // a session from before acrs, amr and auth_time were kept
+			s.ACRs, s.AMR, s.AuthTime = nil, nil, time.Time{}
+			me["acrs"], me["amr"] = []string{}, []string{}
+			delete(me, "auth_time")
+		}
+		old, _ := json.Marshal(me)
 		if got := Me(s).Body; !bytes.Equal(got, old) {
 			t.Errorf("/.auth/me:\ngot  %s\nwant %s", got, old)
 		}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/entra-auth/entra-auth/config"
 	"github.com/entra-auth/entra-auth/jwks"
@@ -26,6 +29,10 @@ const (
 	HeaderGroups = "x-auth-request-groups"
 	HeaderRoles  = "x-auth-request-roles"
 	HeaderUserID = "x-auth-request-user-id"
+	// HeaderACRs lists the authentication contexts the sign-in satisfied (c1,c7);
+	// HeaderAuthTime is when the user last actively authenticated, in Unix seconds.
+	HeaderACRs     = "x-auth-request-acrs"
+	HeaderAuthTime = "x-auth-request-auth-time"
 )
 
 // IsIdentityHeader reports whether name, as the filter spells it, is one of its
@@ -162,6 +169,52 @@ func setIdentity(s *session.Session, c *jwks.Claims) {
 	s.Username, s.Email, s.Name = username, c.String("email"), c.String("name")
 	s.Groups, s.Roles = c.Strings("groups"), c.Strings("roles")
 	s.LoginHint = c.String("login_hint")
+	setAuthentication(s, c)
+}
+
+// setAuthentication copies how the user signed in from verified claims: the
+// authentication contexts satisfied (acrs), always from the latest token, so that one
+// that no longer lists a context loses it; and the methods (amr) and time (auth_time),
+// kept from before when a refreshed token leaves them out (they describe the sign-in,
+// which a refresh does not repeat). Values of another type, or that are not well-formed
+// context ids or method names, are dropped: they go upstream in a header.
+func setAuthentication(s *session.Session, c *jwks.Claims) {
+	s.ACRs = wellFormed(c.Get("acrs"), isContextID)
+	if amr := c.Get("amr"); amr.IsArray() {
+		s.AMR = wellFormed(amr, isMethodName)
+	}
+	if at := c.Get("auth_time"); at.Type == gjson.Number && at.Int() > 0 {
+		s.AuthTime = time.Unix(at.Int(), 0)
+	}
+}
+
+// wellFormed returns the strings of the JSON array r that pass ok.
+func wellFormed(r gjson.Result, ok func(string) bool) []string {
+	if !r.IsArray() {
+		return nil
+	}
+	var out []string
+	for _, v := range r.Array() {
+		if v.Type == gjson.String && ok(v.Str) && !slices.Contains(out, v.Str) && len(out) < maxAuthValues {
+			out = append(out, v.Str)
+		}
+	}
+	return out
+}
+
+// maxAuthValues bounds the contexts and methods a session keeps.
+const maxAuthValues = 32
+
+// isContextID reports whether s is a Conditional Access authentication context id: c1
+// to c99.
+func isContextID(s string) bool {
+	n, err := strconv.Atoi(strings.TrimPrefix(s, "c"))
+	return len(s) >= 2 && s[0] == 'c' && s[1] != '0' && err == nil && n >= 1 && n <= 99
+}
+
+// isMethodName reports whether s looks like an amr value (RFC 8176: pwd, mfa, otp, ...).
+func isMethodName(s string) bool {
+	return s != "" && len(s) <= 32 && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == ""
 }
 
 // setTokens keeps what the token endpoint answered; a refresh token the answer leaves out
@@ -318,6 +371,10 @@ func identityHeaders(s *session.Session) [][2]string {
 	add(HeaderGroups, strings.Join(s.Groups, ","))
 	add(HeaderRoles, strings.Join(s.Roles, ","))
 	add(HeaderUserID, s.UserID)
+	add(HeaderACRs, strings.Join(s.ACRs, ","))
+	if !s.AuthTime.IsZero() {
+		add(HeaderAuthTime, strconv.FormatInt(s.AuthTime.Unix(), 10))
+	}
 	return h
 }
 
@@ -342,6 +399,10 @@ func headerSafe(v string) string {
 // Me answers /.auth/me: the signed-in user as JSON.
 func Me(s *session.Session) *Response {
 	o := &jsonObject{} // keys sorted, as they have always been
+	o.strs("acrs", nonNil(s.ACRs)).strs("amr", nonNil(s.AMR))
+	if !s.AuthTime.IsZero() {
+		o.int("auth_time", s.AuthTime.Unix())
+	}
 	body := o.str("email", s.Email).int("expires_at", s.Expires.Unix()).strs("groups", nonNil(s.Groups)).
 		str("iss", s.Issuer).str("name", s.Name).str("oid", s.ObjectID).str("preferred_username", s.Username).
 		strs("roles", nonNil(s.Roles)).int("signed_in_at", s.IssuedAt.Unix()).str("sub", s.Subject).

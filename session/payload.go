@@ -31,6 +31,12 @@ type Session struct {
 	AccessExpires             time.Time
 	// IssuedAt is when the user signed in; Expires ends the session whatever happens.
 	IssuedAt, Expires time.Time
+	// How the user signed in, from the latest ID token: ACRs are the Conditional Access
+	// authentication contexts satisfied (Entra's acrs claim: c1..c99), AMR the
+	// authentication methods (amr), AuthTime when the user last actively authenticated
+	// (auth_time).
+	ACRs, AMR []string
+	AuthTime  time.Time
 }
 
 // Expired reports whether the session is over at now.
@@ -75,6 +81,8 @@ const (
 	tagSessionID
 	tagAccessToken
 	tagRefreshToken
+	tagACR
+	tagAMR
 )
 
 const (
@@ -82,6 +90,7 @@ const (
 	tagIssuedAt           = numberTag | 1
 	tagExpires            = numberTag | 2
 	tagAccessExpires      = numberTag | 3
+	tagAuthTime           = numberTag | 4
 )
 
 // maxListItems bounds repeated fields (groups, roles) when decoding.
@@ -114,15 +123,34 @@ func (s *Session) Marshal() []byte {
 	b = appendTime(b, tagAccessExpires, s.AccessExpires)
 	b = appendTime(b, tagIssuedAt, s.IssuedAt)
 	b = appendTime(b, tagExpires, s.Expires)
+	for _, a := range s.ACRs {
+		b = appendField(b, tagACR, a)
+	}
+	for _, a := range s.AMR {
+		b = appendField(b, tagAMR, a)
+	}
+	b = appendTime(b, tagAuthTime, s.AuthTime)
 	return b
 }
 
 // UnmarshalSession decodes what Marshal encoded. A session without an expiry is invalid.
 func UnmarshalSession(b []byte) (*Session, error) {
 	s := &Session{}
-	var groups, roles int
+	var groups, roles, acrs, amr int
 	err := decode(b, func(tag byte, text string, n int64) error {
 		switch tag {
+		case tagACR:
+			if acrs++; acrs > maxListItems {
+				return fmt.Errorf("%w: too many authentication contexts", ErrInvalid)
+			}
+			s.ACRs = append(s.ACRs, text)
+		case tagAMR:
+			if amr++; amr > maxListItems {
+				return fmt.Errorf("%w: too many authentication methods", ErrInvalid)
+			}
+			s.AMR = append(s.AMR, text)
+		case tagAuthTime:
+			s.AuthTime = time.Unix(n, 0)
 		case tagIssuer:
 			s.Issuer = text
 		case tagSubject:

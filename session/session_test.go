@@ -115,6 +115,7 @@ func TestSessionPayloadRoundTrip(t *testing.T) {
 		UserID: "42", SyncFingerprint: "fp",
 		ID: "sid", Nonce: "n", AccessToken: "at", RefreshToken: "rt", AccessExpires: now.Add(time.Hour),
 		IssuedAt: now, Expires: now.Add(8 * time.Hour),
+		ACRs: []string{"c1", "c7"}, AMR: []string{"pwd", "mfa"}, AuthTime: now.Add(-time.Minute),
 	}
 	got, err := UnmarshalSession(s.Marshal())
 	if err != nil || !reflect.DeepEqual(got, s) {
@@ -145,6 +146,8 @@ func TestUnmarshalRefusesMalformedPayloads(t *testing.T) {
 		"truncated varint":   {payloadV1, tagSubject, 0xff},
 		"signin as session":  (&SignIn{State: "s", Nonce: "n", CodeVerifier: "v", Expires: time.Unix(1, 0)}).Marshal(),
 		"too many groups":    append(valid, bytes.Repeat([]byte{tagGroup, 1, 'g'}, maxListItems+1)...),
+		"too many contexts":  append(valid, bytes.Repeat([]byte{tagACR, 2, 'c', '1'}, maxListItems+1)...),
+		"too many methods":   append(valid, bytes.Repeat([]byte{tagAMR, 3, 'p', 'w', 'd'}, maxListItems+1)...),
 		"huge length prefix": {payloadV1, tagName, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 	} {
 		if _, err := UnmarshalSession(b); !errors.Is(err, ErrInvalid) {

@@ -349,6 +349,9 @@ func (s *Server) idToken(g *grant, clientID string) (string, error) {
 		"preferred_username": g.user.Username, "rh": "0.AAAA" + randomToken()[:16], "sid": g.sessionID,
 		"sub": pairwiseSubject(g.user.ObjectID, clientID), "tid": tid, "uti": randomToken()[:22], "ver": "2.0",
 		"login_hint": "O.CiQ" + base64.RawURLEncoding.EncodeToString([]byte(g.user.ObjectID+"."+tid)),
+		// How the user signed in: when (auth_time, an optional claim of Entra's), and with
+		// what (amr): a password here.
+		"auth_time": g.authenticated.Unix(), "amr": []string{"pwd"},
 	}
 	if g.nonce != "" {
 		claims["nonce"] = g.nonce
