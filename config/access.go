@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Authorization: allowed_groups and allowed_roles for every request, and per-path rules.
@@ -29,6 +30,29 @@ type PathRule struct {
 	// Groups, Roles and Scopes are the requirements: one of each list that is set. Scopes
 	// apply to bearer tokens only (a browser session has no scopes of its own).
 	Groups, Roles, Scopes []string
+	// AuthContexts (auth_context) are Conditional Access authentication contexts, one of
+	// which the sign-in must have satisfied (Entra's acrs claim); MaxAuthAge
+	// (max_auth_age), when set, is how long ago the user may last have actively signed
+	// in (auth_time). Either makes a browser step up: sign in again, as Entra asks.
+	AuthContexts []string
+	MaxAuthAge   time.Duration
+}
+
+// StepUp reports whether the rule asks more of the sign-in than who the user is.
+func (r *PathRule) StepUp() bool { return len(r.AuthContexts) > 0 || r.MaxAuthAge > 0 }
+
+// IsContextID reports whether s is a Conditional Access authentication context id: c1
+// to c99.
+func IsContextID(s string) bool {
+	if len(s) < 2 || len(s) > 3 || s[0] != 'c' || s[1] == '0' {
+		return false
+	}
+	for _, d := range s[1:] {
+		if d < '0' || d > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *PathRule) String() string {
@@ -59,7 +83,7 @@ func (p *parser) accessRules() AccessRules {
 		p.fail("rules", `must be a list of {"path" or "regex", "methods", "groups", "roles", "scopes"}`)
 		return a
 	}
-	known := []string{"path", "regex", "methods", "groups", "roles", "scopes"}
+	known := []string{"path", "regex", "methods", "groups", "roles", "scopes", "auth_context", "max_auth_age"}
 	for i, item := range rules.Array() {
 		key := fmt.Sprintf("rules[%d]", i)
 		if !item.IsObject() {
@@ -69,7 +93,13 @@ func (p *parser) accessRules() AccessRules {
 		sub := p.sub(item, key+".")
 		sub.known(item, known...)
 		r := PathRule{Path: sub.string("path", ""), Methods: sub.strings("methods", false),
-			Groups: sub.strings("groups", false), Roles: sub.strings("roles", false), Scopes: sub.strings("scopes", false)}
+			Groups: sub.strings("groups", false), Roles: sub.strings("roles", false), Scopes: sub.strings("scopes", false),
+			AuthContexts: sub.strings("auth_context", true), MaxAuthAge: sub.duration("max_auth_age", 0, time.Minute, 30*24*time.Hour)}
+		for _, id := range r.AuthContexts {
+			if !IsContextID(id) {
+				sub.fail("auth_context", "%q is not an authentication context id: Entra's are c1 to c99 (Conditional Access, Authentication context)", id)
+			}
+		}
 		if expr := sub.string("regex", ""); expr != "" {
 			re, err := regexp.Compile(expr)
 			if err != nil {
@@ -91,8 +121,8 @@ func (p *parser) accessRules() AccessRules {
 				sub.fail("methods", "%q is not a method such as GET or POST", m)
 			}
 		}
-		if len(r.Groups)+len(r.Roles)+len(r.Scopes) == 0 {
-			sub.fail("rules", `needs "groups", "roles" or "scopes": a rule that requires nothing protects nothing`)
+		if len(r.Groups)+len(r.Roles)+len(r.Scopes) == 0 && !r.StepUp() {
+			sub.fail("rules", `needs "groups", "roles", "scopes", "auth_context" or "max_auth_age": a rule that requires nothing protects nothing`)
 		}
 		p.problems = append(p.problems, sub.problems...)
 		a.Paths = append(a.Paths, r)

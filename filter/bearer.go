@@ -66,6 +66,10 @@ func (s *stream) bearerThrough(id *flow.BearerIdentity) types.Action {
 	if !s.authorized(id.User.Groups, id.User.Roles, id.Scopes, true) {
 		return types.ActionPause
 	}
+	if su := s.plugin.flow.StepUpFor(s.req, id.User); su != nil {
+		proxywasm.LogInfof("entra-auth: request %s: the bearer token lacks what rule %q asks of the sign-in", s.requestID, su.Rule)
+		return s.respond(s.plugin.flow.StepUpChallenge(s.req, su, s.requestID))
+	}
 	return s.letThrough(flow.BearerHeaders(id))
 }
 

@@ -203,6 +203,9 @@ func (s *stream) signedIn(sess *session.Session) types.Action {
 		return types.ActionPause
 	}
 	f := s.plugin.flow
+	if su := f.StepUpFor(s.req, sess); su != nil {
+		return s.stepUp(su)
+	}
 	headers := f.Identity(sess)
 	if h, ok := f.ForwardedAccessToken(sess); ok {
 		headers = append(headers, h)
@@ -215,6 +218,26 @@ func (s *stream) signedIn(sess *session.Session) types.Action {
 		headers = append(headers, h)
 	}
 	return s.letThrough(headers)
+}
+
+// stepUp answers a request whose sign-in lacks what its path asks (an authentication
+// context, a recent sign-in): a browser signs in again, asking Entra for it, and comes
+// back to the page; a program gets a 401 challenge.
+func (s *stream) stepUp(su *flow.StepUp) types.Action {
+	f := s.plugin.flow
+	proxywasm.LogInfof("entra-auth: request %s: step-up: the sign-in lacks what rule %q asks", s.requestID, su.Rule)
+	if !s.req.IsBrowser() {
+		return s.respond(f.StepUpChallenge(s.req, su, s.requestID))
+	}
+	return s.afterMetadata("step-up", func(md *metadata) {
+		resp, err := f.StartStepUp(s.req, md.disc, flow.SafeReturnPath(s.req.Path), su)
+		if err != nil {
+			s.fail("step-up", err)
+			return
+		}
+		s.plugin.metrics.signInsStarted.Increment(1)
+		s.respond(resp)
+	})
 }
 
 // authorized applies the access rules, answering 403 (naming what was required) when the
@@ -446,6 +469,11 @@ func (s *stream) signIn(cb *flow.Callback, claims *jwks.Claims, tokens *flow.Tok
 	}
 	if graphGroups != nil {
 		sess.Groups = graphGroups
+	}
+	// A step-up sign-in must have brought what it asked for.
+	if err := f.CheckStepUp(cb, sess); err != nil {
+		s.fail("step-up", err)
+		return
 	}
 	if f.Config().UserSync == nil {
 		s.complete(cb, sess)

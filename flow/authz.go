@@ -49,11 +49,7 @@ func (f *Flow) Authorize(r *Request, groups, roles, scopes []string, bearer bool
 		}
 		return &Denied{Kind: kind, Want: want}
 	}
-	for i := range a.Paths {
-		rule := &a.Paths[i]
-		if !ruleMatches(rule, r) {
-			continue
-		}
+	if rule := f.matchingRule(r); rule != nil {
 		switch {
 		case len(rule.Groups) > 0 && !hasAny(groups, rule.Groups):
 			return &Denied{Kind: "groups", Want: rule.Groups, Rule: rule.String()}
@@ -62,7 +58,6 @@ func (f *Flow) Authorize(r *Request, groups, roles, scopes []string, bearer bool
 		case bearer && len(rule.Scopes) > 0 && !hasAny(scopes, rule.Scopes):
 			return &Denied{Kind: "scopes", Want: rule.Scopes, Rule: rule.String()}
 		}
-		return nil
 	}
 	return nil
 }

@@ -338,6 +338,10 @@ func (f *Flow) signInCookies(jar session.Jar) []string {
 // flow, PKCE S256, response_mode=query) and the sign-in cookie that remembers the state,
 // nonce, verifier and returnTo (made safe with SafeReturnPath).
 func (f *Flow) StartSignIn(r *Request, d *Discovery, returnTo string) (*Response, error) {
+	return f.startSignIn(r, d, returnTo, nil)
+}
+
+func (f *Flow) startSignIn(r *Request, d *Discovery, returnTo string, su *StepUp) (*Response, error) {
 	state, err := f.randomToken()
 	if err != nil {
 		return nil, err
@@ -355,6 +359,9 @@ func (f *Flow) StartSignIn(r *Request, d *Discovery, returnTo string) (*Response
 		ReturnTo:    SafeReturnPath(returnTo),
 		RedirectURI: f.redirectURI(r),
 		Expires:     f.now().Add(f.cfg.SignInTimeout),
+	}
+	if su != nil {
+		si.ACRs, si.MaxAge = su.Contexts, su.MaxAge
 	}
 	name := f.signInCookieName(state)
 	sealed, err := f.codec.Seal(name, si.Marshal())
@@ -379,6 +386,9 @@ func (f *Flow) StartSignIn(r *Request, d *Discovery, returnTo string) (*Response
 	q.Set("nonce", nonce)
 	q.Set("code_challenge", codeChallenge(verifier))
 	q.Set("code_challenge_method", "S256")
+	if su != nil {
+		stepUpParams(q, su)
+	}
 	sep := "?"
 	if strings.Contains(d.AuthorizationEndpoint, "?") {
 		sep = "&"

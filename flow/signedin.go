@@ -179,7 +179,7 @@ func setIdentity(s *session.Session, c *jwks.Claims) {
 // which a refresh does not repeat). Values of another type, or that are not well-formed
 // context ids or method names, are dropped: they go upstream in a header.
 func setAuthentication(s *session.Session, c *jwks.Claims) {
-	s.ACRs = wellFormed(c.Get("acrs"), isContextID)
+	s.ACRs = wellFormed(c.Get("acrs"), config.IsContextID)
 	if amr := c.Get("amr"); amr.IsArray() {
 		s.AMR = wellFormed(amr, isMethodName)
 	}
@@ -204,13 +204,6 @@ func wellFormed(r gjson.Result, ok func(string) bool) []string {
 
 // maxAuthValues bounds the contexts and methods a session keeps.
 const maxAuthValues = 32
-
-// isContextID reports whether s is a Conditional Access authentication context id: c1
-// to c99.
-func isContextID(s string) bool {
-	n, err := strconv.Atoi(strings.TrimPrefix(s, "c"))
-	return len(s) >= 2 && s[0] == 'c' && s[1] != '0' && err == nil && n >= 1 && n <= 99
-}
 
 // isMethodName reports whether s looks like an amr value (RFC 8176: pwd, mfa, otp, ...).
 func isMethodName(s string) bool {
@@ -527,6 +520,7 @@ const (
 // It never repeats a token or a cookie.
 func (f *Flow) Explain(err error) Problem {
 	var oauth *OAuthError
+	var stepUp *StepUpError
 	switch {
 	case errors.Is(err, ErrGroupsUnavailable):
 		return Problem{503, "groups_unavailable", "You are in more groups than a sign-in can carry, and your group memberships could not be read from Microsoft Graph. Please try again later, or ask the application's administrator.", LevelWarn}
@@ -538,6 +532,8 @@ func (f *Flow) Explain(err error) Problem {
 		return Problem{400, "sign_in_expired", "The sign-in code was already used or has expired. Please sign in again.", LevelInfo}
 	case errors.As(err, &oauth):
 		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request: " + describeOAuthError(oauth, "it gave a reason this proxy does not know.") + " The proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking.", LevelWarn}
+	case errors.As(err, &stepUp):
+		return Problem{403, "step_up_unsatisfied", "This page requires a stronger sign-in than Entra ID gave: " + stepUp.describe() + ". Ask your administrator which sign-in this page expects.", LevelInfo}
 	case errors.Is(err, ErrStateUsed):
 		return Problem{400, "sign_in_used", "This sign-in link was already used. Please sign in again.", LevelInfo}
 	case errors.Is(err, ErrStateMissing):

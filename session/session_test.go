@@ -127,7 +127,8 @@ func TestSessionPayloadRoundTrip(t *testing.T) {
 }
 
 func TestSignInPayloadRoundTrip(t *testing.T) {
-	s := &SignIn{State: "st", Nonce: "n", CodeVerifier: "v", ReturnTo: "/x?y=1", RedirectURI: "https://app/.auth/callback", Expires: time.Unix(1_800_000_000, 0)}
+	s := &SignIn{State: "st", Nonce: "n", CodeVerifier: "v", ReturnTo: "/x?y=1", RedirectURI: "https://app/.auth/callback", Expires: time.Unix(1_800_000_000, 0),
+		ACRs: []string{"c1", "c2"}, MaxAge: 15 * time.Minute}
 	got, err := UnmarshalSignIn(s.Marshal())
 	if err != nil || !reflect.DeepEqual(got, s) {
 		t.Fatalf("round trip: %+v, %v", got, err)

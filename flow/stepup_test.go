@@ -1,0 +1,140 @@
+package flow
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/entra-auth/entra-auth/session"
+)
+
+const stepUpRules = `,"rules":[
+	{"path":"/admin/*","auth_context":"c1"},
+	{"path":"/pay","auth_context":["c2","c3"],"roles":["Admin"]},
+	{"path":"/profile","max_auth_age":"10m"}]`
+
+func TestStepUpFor(t *testing.T) {
+	f, clk := newFlow(t, stepUpRules)
+	now := clk.t
+	for _, tc := range []struct {
+		name     string
+		path     string
+		acrs     []string
+		authTime time.Time
+		contexts []string
+		maxAge   time.Duration
+	}{
+		{"no rule", "/", nil, time.Time{}, nil, 0},
+		{"context missing", "/admin/users", nil, now, []string{"c1"}, 0},
+		{"context there", "/admin/users", []string{"c1"}, now, nil, 0},
+		{"another context does not do", "/admin/users", []string{"c2"}, now, []string{"c1"}, 0},
+		{"one of several", "/pay", []string{"c3"}, now, nil, 0},
+		{"none of several", "/pay", []string{"c1"}, now, []string{"c2", "c3"}, 0},
+		{"recent enough", "/profile", nil, now.Add(-9 * time.Minute), nil, 0},
+		{"within the clock skew", "/profile", nil, now.Add(-11 * time.Minute), nil, 0},
+		{"too old", "/profile", nil, now.Add(-13 * time.Minute), nil, 10 * time.Minute},
+		{"no auth_time", "/profile", nil, time.Time{}, nil, 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &session.Session{ACRs: tc.acrs, AuthTime: tc.authTime}
+			su := f.StepUpFor(&Request{Method: "GET", Path: tc.path}, s)
+			if (su == nil) != (tc.contexts == nil && tc.maxAge == 0) {
+				t.Fatalf("StepUpFor = %+v", su)
+			}
+			if su != nil && (strings.Join(su.Contexts, ",") != strings.Join(tc.contexts, ",") || su.MaxAge != tc.maxAge) {
+				t.Errorf("StepUpFor = %+v, want %v %v", su, tc.contexts, tc.maxAge)
+			}
+		})
+	}
+}
+
+func TestClaimsRequest(t *testing.T) {
+	for _, tc := range []struct {
+		contexts []string
+		want     string
+	}{
+		{[]string{"c1"}, `{"id_token":{"acrs":{"essential":true,"value":"c1"}}}`},
+		{[]string{"c2", "c3"}, `{"id_token":{"acrs":{"essential":true,"values":["c2","c3"]}}}`},
+	} {
+		got := (&StepUp{Contexts: tc.contexts}).ClaimsRequest()
+		if got != tc.want || !json.Valid([]byte(got)) {
+			t.Errorf("ClaimsRequest(%v) = %s", tc.contexts, got)
+		}
+	}
+}
+
+// A browser steps up: the authorize request asks for the context (and, for a recent
+// sign-in, max_age with prompt=login), and the sign-in cookie remembers what was asked,
+// which the callback then checks against the new session.
+func TestStepUpSignIn(t *testing.T) {
+	f, clk := newFlow(t, stepUpRules)
+	for _, tc := range []struct {
+		name        string
+		su          StepUp
+		wantClaims  string
+		wantMaxAge  string
+		satisfying  session.Session
+		unsatisfied session.Session
+	}{
+		{"context", StepUp{Contexts: []string{"c1"}}, `{"id_token":{"acrs":{"essential":true,"value":"c1"}}}`, "",
+			session.Session{ACRs: []string{"c1"}}, session.Session{ACRs: []string{"c2"}}},
+		{"recent sign-in", StepUp{MaxAge: 10 * time.Minute}, "", "600",
+			session.Session{AuthTime: clk.t}, session.Session{AuthTime: clk.t.Add(-time.Hour)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBrowser()
+			resp, err := f.StartStepUp(b.request("/admin/users"), testDiscovery, "/admin/users", &tc.su)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := mustQuery(t, header(resp, "location"))
+			if q.Get("claims") != tc.wantClaims || q.Get("max_age") != tc.wantMaxAge || (tc.wantMaxAge != "") != (q.Get("prompt") == "login") {
+				t.Errorf("authorize query %v", q)
+			}
+			b.take(t, resp)
+			cb, err := f.BeginCallback(b.request("/.auth/callback?code=c&state=" + q.Get("state")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.CheckStepUp(cb, &tc.satisfying); err != nil {
+				t.Errorf("a satisfying sign-in: %v", err)
+			}
+			err = f.CheckStepUp(cb, &tc.unsatisfied)
+			if !errors.Is(err, ErrStepUpUnsatisfied) {
+				t.Fatalf("an unsatisfying sign-in: %v", err)
+			}
+			if p := f.Explain(err); p.Status != 403 || p.Code != "step_up_unsatisfied" || !strings.Contains(p.Message, tc.su.describe()) {
+				t.Errorf("explained as %+v", p)
+			}
+		})
+	}
+	// An ordinary sign-in asks for nothing more, and its callback checks nothing more.
+	b := newBrowser()
+	resp, _ := f.StartSignIn(b.request("/"), testDiscovery, "/")
+	if q := mustQuery(t, header(resp, "location")); q.Has("claims") || q.Has("max_age") || q.Has("prompt") {
+		t.Errorf("an ordinary sign-in asks %v", q)
+	}
+}
+
+// Programs get a challenge they can act on: Entra's insufficient_claims with the claims
+// request in base64, or RFC 9470's insufficient_user_authentication with max_age.
+func TestStepUpChallenge(t *testing.T) {
+	f, _ := newFlow(t, "")
+	r := &Request{Authority: "app.contoso.com"}
+	resp := f.StepUpChallenge(r, &StepUp{Contexts: []string{"c1"}}, "req-1")
+	challenge := header(resp, "www-authenticate")
+	claims := challenge[strings.Index(challenge, `claims="`)+8 : len(challenge)-1]
+	decoded, err := base64.StdEncoding.DecodeString(claims)
+	if resp.Status != 401 || !strings.HasPrefix(challenge, `Bearer realm="app.contoso.com", error="insufficient_claims"`) ||
+		err != nil || string(decoded) != `{"id_token":{"acrs":{"essential":true,"value":"c1"}}}` {
+		t.Errorf("%d %s (claims %q)", resp.Status, challenge, decoded)
+	}
+	resp = f.StepUpChallenge(r, &StepUp{MaxAge: 5 * time.Minute}, "req-1")
+	if challenge := header(resp, "www-authenticate"); resp.Status != 401 ||
+		!strings.Contains(challenge, `error="insufficient_user_authentication"`) || !strings.HasSuffix(challenge, "max_age=300") {
+		t.Errorf("%d %s", resp.Status, challenge)
+	}
+}
