@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,7 +181,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	authorizeError := s.faults.AuthorizeError
+	authorizeError, faults := s.faults.AuthorizeError, s.faults
 	s.mu.Unlock()
 	if authorizeError != "" {
 		back(url.Values{"error": {authorizeError}, "error_description": {"AADSTS65004: User declined to consent to access the app."}})
@@ -192,11 +193,29 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "AADSTS50034: The user account "+name+" does not exist in the directory.", 400)
 			return
 		}
+		acrs, err := requestedContexts(q.Get("claims"))
+		if err != nil {
+			back(url.Values{"error": {"invalid_request"}, "error_description": {"AADSTS90014: " + err.Error()}})
+			return
+		}
+		switch {
+		case faults.StepUpUnsatisfied:
+			acrs = nil
+		case len(acrs) > 1:
+			acrs = acrs[:1] // the first asked for
+		}
+		authenticated := s.opts.Now()
+		if faults.AuthTimeAgo > 0 && q.Get("prompt") != "login" {
+			maxAge, err := strconv.Atoi(q.Get("max_age"))
+			if err != nil || time.Duration(maxAge)*time.Second >= faults.AuthTimeAgo {
+				authenticated = authenticated.Add(-faults.AuthTimeAgo)
+			}
+		}
 		code := randomToken() + randomToken()
 		s.mu.Lock()
 		s.codes[code] = &grant{user: user, clientID: c.ID, redirectURI: redirect, challenge: q.Get("code_challenge"),
 			nonce: q.Get("nonce"), scope: q.Get("scope"), issuerBase: base(r), expires: s.opts.Now().Add(10 * time.Minute),
-			sessionID: randomID(), authenticated: s.opts.Now()}
+			sessionID: randomID(), authenticated: authenticated, acrs: acrs}
 		s.mu.Unlock()
 		back(url.Values{"code": {code}, "session_state": {randomID()}})
 		return
@@ -353,6 +372,10 @@ func (s *Server) idToken(g *grant, clientID string) (string, error) {
 		// what (amr): a password here.
 		"auth_time": g.authenticated.Unix(), "amr": []string{"pwd"},
 	}
+	if len(g.acrs) > 0 { // Entra lists the contexts only when the app asked for them
+		claims["acrs"] = g.acrs
+		claims["amr"] = []string{"pwd", "mfa"}
+	}
 	if g.nonce != "" {
 		claims["nonce"] = g.nonce
 	}
@@ -404,4 +427,31 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, after, http.StatusFound)
+}
+
+// requestedContexts reads the authentication contexts an OpenID Connect claims request
+// asks for in the ID token ({"id_token":{"acrs":{"essential":true,"value":"c1"}}}, or
+// "values"), as Entra does; a claims request that is not JSON is refused, as Entra
+// refuses it.
+func requestedContexts(claims string) ([]string, error) {
+	if claims == "" {
+		return nil, nil
+	}
+	var req struct {
+		IDToken struct {
+			ACRs struct {
+				Essential bool     `json:"essential"`
+				Value     string   `json:"value"`
+				Values    []string `json:"values"`
+			} `json:"acrs"`
+		} `json:"id_token"`
+	}
+	if err := json.Unmarshal([]byte(claims), &req); err != nil {
+		return nil, fmt.Errorf("the claims parameter is not valid JSON: %v", err)
+	}
+	a := req.IDToken.ACRs
+	if a.Value != "" {
+		return []string{a.Value}, nil
+	}
+	return a.Values, nil
 }

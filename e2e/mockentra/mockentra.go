@@ -57,6 +57,14 @@ type Faults struct {
 	Expired       bool
 	// AuthorizeError makes the authorize endpoint redirect back with this error code.
 	AuthorizeError string
+	// StepUpUnsatisfied signs users in without satisfying the authentication contexts a
+	// claims request asks for (as when no Conditional Access policy targets them);
+	// otherwise the first context asked for is satisfied and listed in acrs.
+	StepUpUnsatisfied bool
+	// AuthTimeAgo makes ID tokens say the user authenticated that long ago (a session
+	// Entra kept), unless the authorize request said prompt=login or a max_age that is
+	// shorter: then the user signs in afresh.
+	AuthTimeAgo time.Duration
 	// Delay slows, and Status fails, an endpoint: "discovery", "keys", "authorize",
 	// "token", "logout".
 	Delay  map[string]time.Duration
@@ -129,6 +137,8 @@ type grant struct {
 	used          bool
 	sessionID     string
 	authenticated time.Time
+	// acrs are the authentication contexts the sign-in satisfied.
+	acrs []string
 }
 
 // New returns a mock with one signing key.
