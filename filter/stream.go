@@ -114,7 +114,15 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	case flow.RouteCallback:
 		return s.callback()
 	case flow.RouteLogin:
-		return s.startSignIn(flow.SafeReturnPath(s.req.Query().Get("rd")))
+		return s.afterMetadata("sign-in", func(md *metadata) {
+			resp, err := f.StartLogin(s.req, md.disc)
+			if err != nil {
+				s.fail("sign-in", err)
+				return
+			}
+			s.plugin.metrics.signInsStarted.Increment(1)
+			s.respond(resp)
+		})
 	case flow.RouteLogout:
 		return s.logout()
 	case flow.RouteBearer:

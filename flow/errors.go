@@ -22,6 +22,8 @@ var (
 	ErrStateUsed = errors.New("flow: sign-in already completed")
 	// ErrStateExpired: the sign-in took longer than sign_in_timeout.
 	ErrStateExpired = errors.New("flow: sign-in expired")
+	// ErrLoginParameter: /.auth/login was given a hint it cannot pass on.
+	ErrLoginParameter = errors.New("flow: a sign-in parameter is not acceptable")
 	// ErrCallback: a callback request that is malformed (no code, oversized query).
 	ErrCallback = errors.New("flow: malformed callback")
 	// ErrSignInRefused: Entra ID answered the authorize request with an error.

@@ -338,10 +338,59 @@ func (f *Flow) signInCookies(jar session.Jar) []string {
 // flow, PKCE S256, response_mode=query) and the sign-in cookie that remembers the state,
 // nonce, verifier and returnTo (made safe with SafeReturnPath).
 func (f *Flow) StartSignIn(r *Request, d *Discovery, returnTo string) (*Response, error) {
-	return f.startSignIn(r, d, returnTo, nil)
+	return f.startSignIn(r, d, returnTo, signInOptions{})
 }
 
-func (f *Flow) startSignIn(r *Request, d *Discovery, returnTo string, su *StepUp) (*Response, error) {
+// signInOptions are what a sign-in asks of Entra beyond the user: a step-up's
+// requirement, and the hints /.auth/login passes on.
+type signInOptions struct {
+	stepUp                         *StepUp
+	loginHint, domainHint, prompt string
+}
+
+// StartLogin answers /.auth/login: a sign-in that returns to rd (made safe), passing on
+// login_hint (the account to preselect), domain_hint (the organization to go to) and
+// prompt=select_account (to choose another account than Entra's session), each checked:
+// ErrLoginParameter names one that is not acceptable.
+func (f *Flow) StartLogin(r *Request, d *Discovery) (*Response, error) {
+	q := r.Query()
+	opts := signInOptions{loginHint: q.Get("login_hint"), domainHint: q.Get("domain_hint"), prompt: q.Get("prompt")}
+	for name, values := range q {
+		if len(values) > 1 && (name == "rd" || name == "login_hint" || name == "domain_hint" || name == "prompt") {
+			return nil, fmt.Errorf("%w: %s is given %d times", ErrLoginParameter, name, len(values))
+		}
+	}
+	switch {
+	case len(opts.loginHint) > 256 || strings.ContainsFunc(opts.loginHint, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return nil, fmt.Errorf("%w: login_hint must be an account name such as ada@contoso.com", ErrLoginParameter)
+	case opts.domainHint != "" && !isDomainHint(opts.domainHint):
+		return nil, fmt.Errorf("%w: domain_hint must be a domain such as contoso.com, or organizations or consumers", ErrLoginParameter)
+	case opts.prompt != "" && opts.prompt != "select_account":
+		return nil, fmt.Errorf("%w: prompt may only be select_account", ErrLoginParameter)
+	}
+	return f.startSignIn(r, d, q.Get("rd"), opts)
+}
+
+// isDomainHint reports whether s is a domain_hint Entra takes: a DNS name, or
+// organizations or consumers.
+func isDomainHint(s string) bool {
+	if s == "organizations" || s == "consumers" {
+		return true
+	}
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 || len(s) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *Flow) startSignIn(r *Request, d *Discovery, returnTo string, opts signInOptions) (*Response, error) {
+	su := opts.stepUp
 	state, err := f.randomToken()
 	if err != nil {
 		return nil, err
@@ -388,6 +437,11 @@ func (f *Flow) startSignIn(r *Request, d *Discovery, returnTo string, su *StepUp
 	q.Set("code_challenge_method", "S256")
 	if su != nil {
 		stepUpParams(q, su)
+	}
+	for name, value := range map[string]string{"login_hint": opts.loginHint, "domain_hint": opts.domainHint, "prompt": opts.prompt} {
+		if value != "" && !q.Has(name) {
+			q.Set(name, value)
+		}
 	}
 	sep := "?"
 	if strings.Contains(d.AuthorizationEndpoint, "?") {

@@ -534,6 +534,8 @@ func (f *Flow) Explain(err error) Problem {
 		return Problem{502, "token_endpoint_refused", "Entra ID refused this application's token request: " + describeOAuthError(oauth, "it gave a reason this proxy does not know.") + " The proxy's client_id, its credential (client secret or certificate) or the redirect URI need checking.", LevelWarn}
 	case errors.As(err, &stepUp):
 		return Problem{403, "step_up_unsatisfied", "This page requires a stronger sign-in than Entra ID gave: " + stepUp.describe() + ". Ask your administrator which sign-in this page expects.", LevelInfo}
+	case errors.Is(err, ErrLoginParameter):
+		return Problem{400, "bad_sign_in_parameter", "This sign-in link carries a parameter this site cannot pass on. Please sign in from the site's own link.", LevelWarn}
 	case errors.Is(err, ErrStateUsed):
 		return Problem{400, "sign_in_used", "This sign-in link was already used. Please sign in again.", LevelInfo}
 	case errors.Is(err, ErrStateMissing):

@@ -102,7 +102,7 @@ func (su *StepUp) ClaimsRequest() string {
 // so that Entra asks for the password again rather than reuse its own session), and the
 // sign-in cookie remembers the requirement, which the callback checks.
 func (f *Flow) StartStepUp(r *Request, d *Discovery, returnTo string, su *StepUp) (*Response, error) {
-	return f.startSignIn(r, d, returnTo, su)
+	return f.startSignIn(r, d, returnTo, signInOptions{stepUp: su})
 }
 
 // stepUpParams sets the authorize request's step-up parameters.

@@ -138,3 +138,45 @@ func TestStepUpChallenge(t *testing.T) {
 		t.Errorf("%d %s", resp.Status, challenge)
 	}
 }
+
+// /.auth/login passes on login_hint, domain_hint and prompt=select_account, each checked.
+func TestStartLoginHints(t *testing.T) {
+	f, _ := newFlow(t, "")
+	for _, tc := range []struct {
+		query string
+		want  map[string]string // the authorize request's, when accepted
+	}{
+		{"rd=%2Freports&login_hint=ada%40contoso.com&domain_hint=contoso.com&prompt=select_account",
+			map[string]string{"login_hint": "ada@contoso.com", "domain_hint": "contoso.com", "prompt": "select_account"}},
+		{"domain_hint=organizations", map[string]string{"domain_hint": "organizations", "login_hint": "", "prompt": ""}},
+		{"", map[string]string{"login_hint": "", "domain_hint": "", "prompt": ""}},
+		{"prompt=none", nil},
+		{"prompt=login", nil},
+		{"domain_hint=contoso", nil},
+		{"domain_hint=evil.example%2Fpath", nil},
+		{"login_hint=ada%0d%0aSet-Cookie:x", nil},
+		{"login_hint=" + strings.Repeat("a", 300), nil},
+		{"rd=%2Fa&rd=%2Fb", nil},
+		{"login_hint=a&login_hint=b", nil},
+	} {
+		r := &Request{Method: "GET", Scheme: "https", Authority: "app.contoso.com", Path: "/.auth/login?" + tc.query, Accept: "text/html", Cookies: jarOf(nil)}
+		resp, err := f.StartLogin(r, testDiscovery)
+		if tc.want == nil {
+			if !errors.Is(err, ErrLoginParameter) {
+				t.Errorf("%s: %v, want ErrLoginParameter", tc.query, err)
+			} else if p := f.Explain(err); p.Status != 400 {
+				t.Errorf("%s: explained as %+v", tc.query, p)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		q := mustQuery(t, header(resp, "location"))
+		for name, want := range tc.want {
+			if q.Get(name) != want {
+				t.Errorf("%s: %s = %q, want %q", tc.query, name, q.Get(name), want)
+			}
+		}
+	}
+}
