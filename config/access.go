@@ -66,11 +66,13 @@ func (r *PathRule) String() string {
 	return where
 }
 
-// validateAccess reads who may pass: allowed_groups, allowed_roles, rules, and the
-// audiences of bearer tokens (api_audiences).
+// validateAccess reads who may pass: allowed_groups, allowed_roles, rules, the
+// audiences of bearer tokens (api_audiences), and whether the application may ask for a
+// stronger sign-in itself (follow_claims_challenges).
 func validateAccess(p *parser, c *Config) {
 	c.APIAudiences = p.strings("api_audiences", false)
 	c.Access = p.accessRules()
+	c.FollowClaimsChallenges = p.boolean("follow_claims_challenges", false)
 }
 
 func (p *parser) accessRules() AccessRules {

@@ -69,6 +69,10 @@ type Config struct {
 	APIAudiences []string
 	// Access are the authorization rules (allowed_groups, allowed_roles, rules).
 	Access AccessRules
+	// FollowClaimsChallenges turns the application's claims challenges to a browser (401
+	// with WWW-Authenticate: Bearer error="insufficient_claims", claims="...") into a
+	// sign-in asking Entra for those claims, once per page and session in a while.
+	FollowClaimsChallenges bool
 	// ForwardAccessToken names the header that carries the session's access token to the
 	// upstream ("" for none); OBOScopes, when set, get a token for a downstream API on the
 	// user's behalf, carried in OBOHeader.
@@ -112,6 +116,7 @@ var knownKeys = []string{
 	"scopes", "allowed_tenants", "skip_paths", "session_max_age", "sign_in_timeout", "clock_skew",
 	"jwks_refresh_interval", "refresh_before", "user_sync", "api_audiences", "allowed_groups", "allowed_roles", "rules",
 	"forward_access_token", "obo_scopes", "obo_header", "graph_cluster", "graph_url", "upstream_signature",
+	"follow_claims_challenges",
 }
 
 // Parse parses and validates the plugin configuration. getenv reads the VM's environment

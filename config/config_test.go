@@ -119,6 +119,7 @@ func TestParseConfigErrorsNameTheKeyAndTheFix(t *testing.T) {
 		{"not an object", `[]`, []string{"JSON object"}},
 		{"nothing given", `{}`, []string{`"tenant_id": is required`, `"client_id": is required`, `"client_secret": is required`, `"idp_cluster": is required`, `"cookie_secret": is required`}},
 		{"unknown key with a suggestion", `{` + base + `,"tenantid":"x"}`, []string{`"tenantid": unknown key (did you mean "tenant_id"?)`}},
+		{"follow_claims_challenges not a boolean", `{` + base + `,"follow_claims_challenges":"yes"}`, []string{`"follow_claims_challenges": must be true or false`}},
 		{"signed-out page on another path of the filter's", `{` + base + `,"signed_out_path":"/.auth/logout"}`, []string{`"signed_out_path": is the same path as logout_path`}},
 		{"user_sync without its keys", `{` + base + `,"user_sync":{}}`, []string{`"user_sync.url": is required`, `"user_sync.cluster": is required`, `"user_sync.secret_env": is required`}},
 		{"placeholder tenant", `{` + strings.Replace(base, `"tenant_id":"11111111-2222-3333-4444-000000000001"`, `"tenant_id":"YOUR-DIRECTORY-TENANT-ID"`, 1) + `}`, []string{`"tenant_id": must be the Directory (tenant) ID`}},

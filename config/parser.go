@@ -140,6 +140,19 @@ func (p *parser) path(key, def string) string {
 	return v
 }
 
+// boolean reads true or false.
+func (p *parser) boolean(key string, def bool) bool {
+	v := p.root.Get(key)
+	switch {
+	case !v.Exists():
+		return def
+	case v.Type != gjson.True && v.Type != gjson.False:
+		p.fail(key, "must be true or false")
+		return def
+	}
+	return v.Bool()
+}
+
 // sub is a parser for the nested block at key (its problems are reported as key.name).
 func (p *parser) sub(block gjson.Result, prefix string) *parser {
 	return &parser{root: block, prefix: prefix, getenv: p.getenv}

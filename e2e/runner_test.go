@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -145,6 +146,16 @@ func echoUpstream(t testing.TB) *httptest.Server {
 		echoMu.Lock()
 		echoLog[self] = append(echoLog[self], got)
 		echoMu.Unlock()
+		// An application that checks the sign-in itself: under /claims-challenge/ it asks
+		// for authentication context c2 until the filter says the sign-in has it; under
+		// /claims-challenge-always/ it always asks.
+		if always := strings.HasPrefix(r.URL.Path, "/claims-challenge-always/"); always ||
+			strings.HasPrefix(r.URL.Path, "/claims-challenge/") && !strings.Contains(r.Header.Get("X-Auth-Request-Acrs"), "c2") {
+			claims := base64.StdEncoding.EncodeToString([]byte(`{"id_token":{"acrs":{"essential":true,"value":"c2"}}}`))
+			w.Header().Set("WWW-Authenticate", `Bearer realm="", error="insufficient_claims", claims="`+claims+`"`)
+			w.WriteHeader(401)
+			return
+		}
 		w.Header().Set("content-type", "application/json")
 		json.NewEncoder(w).Encode(got)
 	}))

@@ -142,3 +142,41 @@ func TestStepUpBearerChallenges(t *testing.T) {
 		})
 	}
 }
+
+// An application's claims challenge to a browser's page becomes a sign-in asking Entra for
+// those claims, back to the page; an application that keeps asking gets one round per
+// page, then its 401 reaches the browser. Without follow_claims_challenges the 401 passes.
+func TestUpstreamClaimsChallenge(t *testing.T) {
+	s := newStack(t, stackOptions{config: map[string]any{"follow_claims_challenges": true}})
+	b := s.browser()
+	b.signIn("/", "ada@contoso.example")
+
+	step := b.get("/claims-challenge/report")
+	if step.status != 302 || !strings.HasPrefix(step.location.String(), s.mockURL) ||
+		step.location.Query().Get("claims") != `{"id_token":{"acrs":{"essential":true,"value":"c2"}}}` {
+		t.Fatalf("the application's challenge: %d %s %.200s", step.status, step.location, step.body)
+	}
+	if back := b.pickUser(step.location, "ada@contoso.example"); back.status != 302 || back.location.Path != "/claims-challenge/report" {
+		t.Fatalf("after the sign-in: %d %s", back.status, back.location)
+	}
+	if p := b.get("/claims-challenge/report"); p.status != 200 {
+		t.Fatalf("the page after the sign-in: %d %.200s", p.status, p.body)
+	}
+
+	// An application that asks again and again: one round, then its 401.
+	step = b.get("/claims-challenge-always/x")
+	if step.status != 302 {
+		t.Fatalf("the first challenge: %d", step.status)
+	}
+	b.pickUser(step.location, "ada@contoso.example")
+	if p := b.get("/claims-challenge-always/x"); p.status != 401 || !strings.Contains(p.header.Get("WWW-Authenticate"), "insufficient_claims") {
+		t.Fatalf("the second challenge within minutes: %d, want the application's 401", p.status)
+	}
+
+	off := newStack(t, stackOptions{})
+	ob := off.browser()
+	ob.signIn("/", "ada@contoso.example")
+	if p := ob.get("/claims-challenge/report"); p.status != 401 {
+		t.Errorf("without follow_claims_challenges: %d, want the application's 401", p.status)
+	}
+}

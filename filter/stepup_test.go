@@ -142,3 +142,37 @@ func TestBearerStepUpChallenges(t *testing.T) {
 		})
 	}
 }
+
+// The application's claims challenge, seen in the response headers, becomes the sign-in
+// that asks for its claims; an unacceptable claims request is passed on, with a warning.
+func TestFollowsTheApplicationsClaimsChallenge(t *testing.T) {
+	host := startedWith(t, strings.TrimSuffix(testConfig, "}")+`,"follow_claims_challenges":true}`)
+	session := signIn(t, host)
+	for _, tc := range []struct {
+		name, claims string
+		want         uint32 // 0: the application's 401 goes on
+	}{
+		{"a context", `eyJpZF90b2tlbiI6eyJhY3JzIjp7ImVzc2VudGlhbCI6dHJ1ZSwidmFsdWUiOiJjMiJ9fX0=`, 302},
+		{"not JSON", `bm9wZQ==`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := host.InitializeHttpContext()
+			if a := host.CallOnRequestHeaders(id, request("/reports", append(session, browserAccept)...), true); a != types.ActionContinue {
+				t.Fatalf("request: %v", a)
+			}
+			a := host.CallOnResponseHeaders(id, [][2]string{{":status", "401"},
+				{"www-authenticate", `Bearer error="insufficient_claims", claims="` + tc.claims + `"`}}, false)
+			r := host.GetSentLocalResponse(id)
+			if tc.want == 0 {
+				if a != types.ActionContinue || r != nil {
+					t.Fatalf("%v %+v, want the 401 passed on", a, r)
+				}
+				return
+			}
+			loc, _ := url.Parse(headerOf(r.Headers, "location"))
+			if r.StatusCode != tc.want || loc.Query().Get("claims") != `{"id_token":{"acrs":{"essential":true,"value":"c2"}}}` {
+				t.Fatalf("%+v", r)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -34,6 +35,9 @@ type stream struct {
 	paused, inHeaders bool
 	// setCookies go on the response: a session renewed while the request waited.
 	setCookies []string
+	// session is the one the request was let through with (nil for none, or a bearer
+	// token): an application's claims challenge is judged against it.
+	session *session.Session
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
@@ -214,6 +218,7 @@ func (s *stream) signedIn(sess *session.Session) types.Action {
 	if su := f.StepUpFor(s.req, sess); su != nil {
 		return s.stepUp(su)
 	}
+	s.session = sess
 	headers := f.Identity(sess)
 	if h, ok := f.ForwardedAccessToken(sess); ok {
 		headers = append(headers, h)
@@ -296,12 +301,63 @@ func (s *stream) OnHttpResponseHeaders(int, bool) (action types.Action) {
 		}
 	}()
 	injectFault("response-headers")
+	if s.followsClaimsChallenge() {
+		return types.ActionPause
+	}
 	for _, c := range s.setCookies {
 		if err := proxywasm.AddHttpResponseHeader("set-cookie", c); err != nil {
 			proxywasm.LogErrorf("entra-auth: request %s: cannot set the renewed session cookie: %v", s.requestID, err)
 		}
 	}
 	return types.ActionContinue
+}
+
+// followsClaimsChallenge turns the application's claims challenge to a browser's page
+// into a sign-in asking Entra for those claims (follow_claims_challenges), replacing the
+// 401 with the redirect, and reports whether it did. A challenge whose claims cannot be
+// passed on, or a second one for the page within the window, reaches the browser as the
+// application sent it.
+func (s *stream) followsClaimsChallenge() bool {
+	f := s.plugin.flow
+	if !f.Config().FollowClaimsChallenges || s.session == nil || s.plugin.idp.current == nil {
+		return false
+	}
+	if status, err := proxywasm.GetHttpResponseHeader(":status"); err != nil || status != "401" {
+		return false
+	}
+	headers, err := proxywasm.GetHttpResponseHeaders()
+	if err != nil {
+		return false
+	}
+	var challenges []string
+	for _, h := range headers {
+		if strings.EqualFold(h[0], "www-authenticate") {
+			challenges = append(challenges, h[1])
+		}
+	}
+	claims, err := flow.ClaimsChallenge(401, challenges)
+	switch {
+	case err != nil:
+		proxywasm.LogWarnf("entra-auth: request %s: not following the application's claims challenge: %v", s.requestID, err)
+		return false
+	case claims == "":
+		return false
+	case !f.FollowsClaimsChallenge(s.req, s.session):
+		proxywasm.LogInfof("entra-auth: request %s: the application asked for claims again for this page within minutes; passing its 401 on", s.requestID)
+		return false
+	}
+	resp, err := f.StartClaimsChallenge(s.req, s.plugin.idp.current.disc, claims)
+	if err != nil {
+		proxywasm.LogErrorf("entra-auth: request %s: cannot follow the application's claims challenge: %v", s.requestID, err)
+		return false
+	}
+	proxywasm.LogInfof("entra-auth: request %s: the application asked for a stronger sign-in; signing in again with its claims request", s.requestID)
+	for _, c := range s.setCookies { // a session renewed on the way keeps its new tokens
+		resp.Headers = append(resp.Headers, [2]string{"set-cookie", c})
+	}
+	s.plugin.metrics.signInsStarted.Increment(1)
+	s.respond(resp)
+	return true
 }
 
 // respond sends a local reply; the stream stays paused.
@@ -483,6 +539,7 @@ func (s *stream) signIn(cb *flow.Callback, claims *jwks.Claims, tokens *flow.Tok
 		s.fail("step-up", err)
 		return
 	}
+	f.ChallengeRound(cb, sess)
 	if f.Config().UserSync == nil {
 		s.complete(cb, sess)
 		return

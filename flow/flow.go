@@ -344,7 +344,8 @@ func (f *Flow) StartSignIn(r *Request, d *Discovery, returnTo string) (*Response
 // signInOptions are what a sign-in asks of Entra beyond the user: a step-up's
 // requirement, and the hints /.auth/login passes on.
 type signInOptions struct {
-	stepUp                         *StepUp
+	stepUp                        *StepUp
+	claims                        string // an application's claims challenge
 	loginHint, domainHint, prompt string
 }
 
@@ -412,6 +413,7 @@ func (f *Flow) startSignIn(r *Request, d *Discovery, returnTo string, opts signI
 	if su != nil {
 		si.ACRs, si.MaxAge = su.Contexts, su.MaxAge
 	}
+	si.Challenged = opts.claims != ""
 	name := f.signInCookieName(state)
 	sealed, err := f.codec.Seal(name, si.Marshal())
 	if err != nil {
@@ -437,6 +439,9 @@ func (f *Flow) startSignIn(r *Request, d *Discovery, returnTo string, opts signI
 	q.Set("code_challenge_method", "S256")
 	if su != nil {
 		stepUpParams(q, su)
+	}
+	if opts.claims != "" {
+		q.Set("claims", opts.claims)
 	}
 	for name, value := range map[string]string{"login_hint": opts.loginHint, "domain_hint": opts.domainHint, "prompt": opts.prompt} {
 		if value != "" && !q.Has(name) {

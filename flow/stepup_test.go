@@ -180,3 +180,81 @@ func TestStartLoginHints(t *testing.T) {
 		}
 	}
 }
+
+func TestClaimsChallenge(t *testing.T) {
+	cae := `{"access_token":{"nbf":{"essential":true,"value":"1702682181"}}}`
+	acrs := `{"id_token":{"acrs":{"essential":true,"value":"c2"}}}`
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct {
+		name    string
+		status  int
+		headers []string
+		want    string
+		wantErr bool
+	}{
+		{"Entra's form", 401, []string{`Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="` + b64(cae) + `"`}, cae, false},
+		{"a context, unpadded base64url", 401, []string{`Bearer error="insufficient_claims", claims="` + base64.RawURLEncoding.EncodeToString([]byte(acrs)) + `"`}, acrs, false},
+		{"among several challenges", 401, []string{`Basic realm="x"`, `Bearer error=insufficient_claims, claims="` + b64(acrs) + `"`}, acrs, false},
+		{"not a 401", 403, []string{`Bearer error="insufficient_claims", claims="` + b64(acrs) + `"`}, "", false},
+		{"another error", 401, []string{`Bearer error="invalid_token"`}, "", false},
+		{"no challenge", 401, nil, "", false},
+		{"no claims", 401, []string{`Bearer error="insufficient_claims"`}, "", true},
+		{"not base64", 401, []string{`Bearer error="insufficient_claims", claims="%%%"`}, "", true},
+		{"not JSON", 401, []string{`Bearer error="insufficient_claims", claims="` + b64("nope") + `"`}, "", true},
+		{"not an object", 401, []string{`Bearer error="insufficient_claims", claims="` + b64(`["id_token"]`) + `"`}, "", true},
+		{"another member", 401, []string{`Bearer error="insufficient_claims", claims="` + b64(`{"redirect_uri":{}}`) + `"`}, "", true},
+		{"too long", 401, []string{`Bearer error="insufficient_claims", claims="` + b64(`{"id_token":{"x":"`+strings.Repeat("a", 3000)+`"}}`) + `"`}, "", true},
+	} {
+		got, err := ClaimsChallenge(tc.status, tc.headers)
+		if got != tc.want || (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, ErrClaimsRequest)) {
+			t.Errorf("%s: %q, %v", tc.name, got, err)
+		}
+	}
+}
+
+// An application's claims challenge is followed for a browser's GET with a session, once
+// per page within the window; the sign-in carries its claims and records the round.
+func TestFollowsClaimsChallenge(t *testing.T) {
+	off, _ := newFlow(t, "")
+	f, clk := newFlow(t, `,"follow_claims_challenges":true`)
+	page := &Request{Method: "GET", Path: "/reports?q=1", Accept: "text/html"}
+	s := &session.Session{}
+	if off.FollowsClaimsChallenge(page, s) {
+		t.Error("followed without follow_claims_challenges")
+	}
+	if !f.FollowsClaimsChallenge(page, s) || f.FollowsClaimsChallenge(page, nil) ||
+		f.FollowsClaimsChallenge(&Request{Method: "POST", Path: "/reports", Accept: "text/html"}, s) ||
+		f.FollowsClaimsChallenge(&Request{Method: "GET", Path: "/reports", Accept: "application/json"}, s) {
+		t.Error("followed what it should not, or not what it should")
+	}
+	b := newBrowser()
+	r := b.request("/reports?q=1")
+	resp, err := f.StartClaimsChallenge(r, testDiscovery, `{"id_token":{"acrs":{"essential":true,"value":"c2"}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := mustQuery(t, header(resp, "location"))
+	if q.Get("claims") != `{"id_token":{"acrs":{"essential":true,"value":"c2"}}}` {
+		t.Errorf("authorize query %v", q)
+	}
+	b.take(t, resp)
+	cb, err := f.BeginCallback(b.request("/.auth/callback?code=c&state=" + q.Get("state")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := &session.Session{}
+	f.ChallengeRound(cb, renewed)
+	if renewed.ChallengePath != "/reports?q=1" || !renewed.ChallengeAt.Equal(clk.t) {
+		t.Fatalf("round %q at %v", renewed.ChallengePath, renewed.ChallengeAt)
+	}
+	if f.FollowsClaimsChallenge(page, renewed) {
+		t.Error("a second challenge for the page within the window was followed")
+	}
+	if !f.FollowsClaimsChallenge(&Request{Method: "GET", Path: "/other", Accept: "text/html"}, renewed) {
+		t.Error("a challenge for another page was not followed")
+	}
+	clk.t = clk.t.Add(claimsRoundWindow)
+	if !f.FollowsClaimsChallenge(page, renewed) {
+		t.Error("a challenge after the window was not followed")
+	}
+}

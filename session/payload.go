@@ -37,6 +37,11 @@ type Session struct {
 	// (auth_time).
 	ACRs, AMR []string
 	AuthTime  time.Time
+	// ChallengePath and ChallengeAt record the last sign-in the application asked for
+	// with a claims challenge: the page, and when. One round per page in a while bounds
+	// an application that keeps asking.
+	ChallengePath string
+	ChallengeAt   time.Time
 }
 
 // Expired reports whether the session is over at now.
@@ -56,6 +61,8 @@ type SignIn struct {
 	// ACRs (authentication contexts), and an authentication no older than MaxAge.
 	ACRs   []string
 	MaxAge time.Duration
+	// Challenged marks a sign-in the application asked for with a claims challenge.
+	Challenged bool
 }
 
 // The payload format: a version byte, then fields as (tag, uvarint length, bytes) for
@@ -87,6 +94,7 @@ const (
 	tagRefreshToken
 	tagACR
 	tagAMR
+	tagChallengePath
 )
 
 const (
@@ -96,6 +104,8 @@ const (
 	tagAccessExpires      = numberTag | 3
 	tagAuthTime           = numberTag | 4
 	tagMaxAge             = numberTag | 5
+	tagChallengeAt        = numberTag | 6
+	tagChallenged         = numberTag | 7
 )
 
 // maxListItems bounds repeated fields (groups, roles) when decoding.
@@ -135,6 +145,8 @@ func (s *Session) Marshal() []byte {
 		b = appendField(b, tagAMR, a)
 	}
 	b = appendTime(b, tagAuthTime, s.AuthTime)
+	b = appendText(b, tagChallengePath, s.ChallengePath)
+	b = appendTime(b, tagChallengeAt, s.ChallengeAt)
 	return b
 }
 
@@ -156,6 +168,10 @@ func UnmarshalSession(b []byte) (*Session, error) {
 			s.AMR = append(s.AMR, text)
 		case tagAuthTime:
 			s.AuthTime = time.Unix(n, 0)
+		case tagChallengePath:
+			s.ChallengePath = text
+		case tagChallengeAt:
+			s.ChallengeAt = time.Unix(n, 0)
 		case tagIssuer:
 			s.Issuer = text
 		case tagSubject:
@@ -229,6 +245,10 @@ func (s *SignIn) Marshal() []byte {
 		b = append(b, tagMaxAge)
 		b = binary.AppendVarint(b, int64(s.MaxAge/time.Second))
 	}
+	if s.Challenged {
+		b = append(b, tagChallenged)
+		b = binary.AppendVarint(b, 1)
+	}
 	return b
 }
 
@@ -256,6 +276,8 @@ func UnmarshalSignIn(b []byte) (*SignIn, error) {
 			s.ACRs = append(s.ACRs, text)
 		case tagMaxAge:
 			s.MaxAge = time.Duration(n) * time.Second
+		case tagChallenged:
+			s.Challenged = n == 1
 		}
 		return nil
 	})

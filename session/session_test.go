@@ -116,6 +116,7 @@ func TestSessionPayloadRoundTrip(t *testing.T) {
 		ID: "sid", Nonce: "n", AccessToken: "at", RefreshToken: "rt", AccessExpires: now.Add(time.Hour),
 		IssuedAt: now, Expires: now.Add(8 * time.Hour),
 		ACRs: []string{"c1", "c7"}, AMR: []string{"pwd", "mfa"}, AuthTime: now.Add(-time.Minute),
+		ChallengePath: "/reports", ChallengeAt: now.Add(-time.Second),
 	}
 	got, err := UnmarshalSession(s.Marshal())
 	if err != nil || !reflect.DeepEqual(got, s) {
@@ -128,7 +129,7 @@ func TestSessionPayloadRoundTrip(t *testing.T) {
 
 func TestSignInPayloadRoundTrip(t *testing.T) {
 	s := &SignIn{State: "st", Nonce: "n", CodeVerifier: "v", ReturnTo: "/x?y=1", RedirectURI: "https://app/.auth/callback", Expires: time.Unix(1_800_000_000, 0),
-		ACRs: []string{"c1", "c2"}, MaxAge: 15 * time.Minute}
+		ACRs: []string{"c1", "c2"}, MaxAge: 15 * time.Minute, Challenged: true}
 	got, err := UnmarshalSignIn(s.Marshal())
 	if err != nil || !reflect.DeepEqual(got, s) {
 		t.Fatalf("round trip: %+v, %v", got, err)
