@@ -70,6 +70,20 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Fatalf("/.auth/me: %s", me)
 	}
 
+	// The admin area asks for a stronger sign-in (authentication context c1): the browser
+	// goes to Entra again, asking for it, and comes back to the page with it.
+	var area string
+	step("open the admin area: step up", chromedp.Navigate(site), waitUntil(`document.getElementById("who") !== null`),
+		clickLink("The admin area"), waitUntil(`document.querySelector("a.user") !== null`), chromedp.Location(&location))
+	if !strings.Contains(location, "/oauth2/v2.0/authorize") || !strings.Contains(location, "claims=") {
+		t.Fatalf("the admin area did not ask Entra for the context: at %s (screenshot: %s)", location, screenshot(ctx, t))
+	}
+	step("step up as Ada", clickLink("ada@contoso.example"), waitUntil(`document.getElementById("area") !== null`),
+		chromedp.Location(&location), chromedp.Evaluate(`document.getElementById("area").innerText`, &area))
+	if location != site+"admin/" || !strings.Contains(area, "this one did (c1)") {
+		t.Fatalf("after the step-up: at %s, %q (screenshot: %s)", location, area, screenshot(ctx, t))
+	}
+
 	// Sign out from the demo app's link: the session goes, the browser lands on the page
 	// that says so, and signing in again starts from its link.
 	step("sign out", chromedp.Navigate(site), waitUntil(`document.getElementById("who") !== null`),

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"html/template"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,8 +24,9 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 td:first-child{white-space:nowrap}.id{background:#e8f5e9}.who{font-size:1.2em}code{word-break:break-all}</style></head>
 <body><h1>entra-auth demo app</h1>
 <p>This application sits behind the entra-auth filter. It received <code>{{.Method}} {{.Path}}</code>.</p>
+{{if .Admin}}<p class="area" id="area">The admin area: <code>make run</code>'s configuration lets only a sign-in that satisfied authentication context <b>c1</b> in (a rule with <code>auth_context</code>); this one did ({{.ACRs}}).</p>{{end}}
 {{if .Name}}<p class="who" id="who">Signed in as <b>{{.Name}}</b> ({{.User}}){{if .UserID}}, user id <b>{{.UserID}}</b> in the application's user directory{{end}}.</p>
-<p><a href="/.auth/me">/.auth/me</a> (what the filter knows of you) · <a href="/.auth/logout">Sign out</a></p>
+<p><a href="/.auth/me">/.auth/me</a> (what the filter knows of you) · <a href="/admin/">The admin area</a> (a stronger sign-in: authentication context c1) · <a href="/reports/">Reports</a> (the application asks for context c2 itself) · <a href="/.auth/logout">Sign out</a></p>
 {{else}}<p class="who" id="who">Nobody is signed in.</p>
 <p><a href="/.auth/login?rd=%2F">Sign in</a></p>{{end}}
 <h2>Identity headers from the filter</h2>
@@ -49,12 +52,25 @@ func main() {
 	log.Fatal(srv.Serve(ln))
 }
 
+// reportsClaims is the claims request the demo's /reports/ answers with until the
+// sign-in satisfied authentication context c2: what an application that checks
+// Conditional Access itself sends (follow_claims_challenges turns it into a sign-in).
+var reportsClaims = base64.StdEncoding.EncodeToString([]byte(`{"id_token":{"acrs":{"essential":true,"value":"c2"}}}`))
+
 func serve(w http.ResponseWriter, r *http.Request) {
+	acrs := r.Header.Get("X-Auth-Request-Acrs")
+	if strings.HasPrefix(r.URL.Path, "/reports/") && !slices.Contains(strings.Split(acrs, ","), "c2") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="", error="insufficient_claims", claims="`+reportsClaims+`"`)
+		http.Error(w, "reports need authentication context c2", http.StatusUnauthorized)
+		return
+	}
 	data := struct {
 		Method, Path       string
 		Name, User, UserID string
+		Admin              bool
+		ACRs               string
 		Identity, Headers  []header
-	}{Method: r.Method, Path: r.URL.RequestURI(),
+	}{Method: r.Method, Path: r.URL.RequestURI(), Admin: strings.HasPrefix(r.URL.Path, "/admin/"), ACRs: acrs,
 		Name: r.Header.Get("X-Auth-Request-Name"), User: r.Header.Get("X-Auth-Request-User"), UserID: r.Header.Get("X-Auth-Request-User-Id")}
 	names := make([]string, 0, len(r.Header))
 	for name := range r.Header {

@@ -41,3 +41,33 @@ func TestDemoPage(t *testing.T) {
 		})
 	}
 }
+
+// The demo's step-up pages: /admin/ says which context let the user in (the filter's rule
+// asks for it); /reports/ asks for context c2 itself with a claims challenge until the
+// sign-in has it.
+func TestDemoStepUpPages(t *testing.T) {
+	for _, tc := range []struct {
+		path, acrs string
+		status     int
+		want       string
+	}{
+		{"/admin/", "c1", 200, "this one did (c1)"},
+		{"/reports/", "", 401, ""},
+		{"/reports/", "c1", 401, ""},
+		{"/reports/", "c1,c2", 200, "Signed in as"},
+	} {
+		r := httptest.NewRequest("GET", tc.path, nil)
+		r.Header.Set("X-Auth-Request-Name", "Ada")
+		if tc.acrs != "" {
+			r.Header.Set("X-Auth-Request-Acrs", tc.acrs)
+		}
+		w := httptest.NewRecorder()
+		serve(w, r)
+		if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.want) {
+			t.Errorf("%s with %q: %d %.200s", tc.path, tc.acrs, w.Code, w.Body.String())
+		}
+		if tc.status == 401 && !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="insufficient_claims", claims="`+reportsClaims+`"`) {
+			t.Errorf("%s: challenge %q", tc.path, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+}
