@@ -199,11 +199,7 @@ func TestCallbackStateRules(t *testing.T) {
 
 	t.Run("reloaded callback", func(t *testing.T) {
 		b := s.browser()
-		start := b.get("/app")
-		q := start.location.Query()
-		q.Set("mock_user", "ada@contoso.example")
-		start.location.RawQuery = q.Encode()
-		back := b.get(start.location.String())
+		back := b.callbackFor("/app", "ada@contoso.example")
 		if first := b.get(back.location.String()); first.status != 302 || first.location.Path != "/app" {
 			t.Fatalf("first callback: %d %v", first.status, first.location)
 		}

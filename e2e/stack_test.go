@@ -239,6 +239,17 @@ func (b *browser) signIn(path, user string) *page {
 	return b.pickUser(start.location, user)
 }
 
+// callbackFor starts a sign-in at path and picks user at the mock, and returns the mock's
+// answer: the redirect to the callback, not yet followed.
+func (b *browser) callbackFor(path, user string) *page {
+	b.t.Helper()
+	start := b.get(path)
+	q := start.location.Query()
+	q.Set("mock_user", user)
+	start.location.RawQuery = q.Encode()
+	return b.get(start.location.String())
+}
+
 // pickUser signs in at the mock's authorize URL as user and follows Entra's redirect to
 // the callback.
 func (b *browser) pickUser(authorize *url.URL, user string) *page {

@@ -118,15 +118,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) (action types.Action) {
 	case flow.RouteCallback:
 		return s.callback()
 	case flow.RouteLogin:
-		return s.afterMetadata("sign-in", func(md *metadata) {
-			resp, err := f.StartLogin(s.req, md.disc)
-			if err != nil {
-				s.fail("sign-in", err)
-				return
-			}
-			s.plugin.metrics.signInsStarted.Increment(1)
-			s.respond(resp)
-		})
+		return s.sendToSignIn(func(d *flow.Discovery) (*flow.Response, error) { return f.StartLogin(s.req, d) })
 	case flow.RouteLogout:
 		return s.logout()
 	case flow.RouteBearer:
@@ -242,14 +234,8 @@ func (s *stream) stepUp(su *flow.StepUp) types.Action {
 	if !s.req.IsBrowser() {
 		return s.respond(f.StepUpChallenge(s.req, su, s.requestID))
 	}
-	return s.afterMetadata("step-up", func(md *metadata) {
-		resp, err := f.StartStepUp(s.req, md.disc, flow.SafeReturnPath(s.req.Path), su)
-		if err != nil {
-			s.fail("step-up", err)
-			return
-		}
-		s.plugin.metrics.signInsStarted.Increment(1)
-		s.respond(resp)
+	return s.sendToSignIn(func(d *flow.Discovery) (*flow.Response, error) {
+		return f.StartStepUp(s.req, d, flow.SafeReturnPath(s.req.Path), su)
 	})
 }
 
@@ -413,8 +399,14 @@ func (s *stream) afterMetadata(step string, fn func(*metadata)) types.Action {
 }
 
 func (s *stream) startSignIn(returnTo string) types.Action {
+	return s.sendToSignIn(func(d *flow.Discovery) (*flow.Response, error) { return s.plugin.flow.StartSignIn(s.req, d, returnTo) })
+}
+
+// sendToSignIn answers with the sign-in start makes (the redirect to Entra and its
+// cookie), once the provider's metadata is there.
+func (s *stream) sendToSignIn(start func(*flow.Discovery) (*flow.Response, error)) types.Action {
 	return s.afterMetadata("sign-in", func(md *metadata) {
-		resp, err := s.plugin.flow.StartSignIn(s.req, md.disc, returnTo)
+		resp, err := start(md.disc)
 		if err != nil {
 			s.fail("sign-in", err)
 			return

@@ -68,17 +68,25 @@ func (f *Flow) StepUpFor(r *Request, s *session.Session) *StepUp {
 	if rule == nil || !rule.StepUp() {
 		return nil
 	}
-	su := &StepUp{Rule: rule.String()}
-	if len(rule.AuthContexts) > 0 && !hasAny(s.ACRs, rule.AuthContexts) {
-		su.Contexts = rule.AuthContexts
-	}
-	if rule.MaxAuthAge > 0 && !f.recentEnough(s.AuthTime, rule.MaxAuthAge) {
-		su.MaxAge = rule.MaxAuthAge
-	}
-	if su.Contexts == nil && su.MaxAge == 0 {
+	su, lacks := f.lacking(rule.AuthContexts, rule.MaxAuthAge, s)
+	if !lacks {
 		return nil
 	}
-	return su
+	su.Rule = rule.String()
+	return &su
+}
+
+// lacking says which of the requirements (one of contexts; an authentication at most
+// maxAge old) s does not meet, and whether it lacks any.
+func (f *Flow) lacking(contexts []string, maxAge time.Duration, s *session.Session) (StepUp, bool) {
+	var su StepUp
+	if len(contexts) > 0 && !hasAny(s.ACRs, contexts) {
+		su.Contexts = contexts
+	}
+	if maxAge > 0 && !f.recentEnough(s.AuthTime, maxAge) {
+		su.MaxAge = maxAge
+	}
+	return su, su.Contexts != nil || su.MaxAge != 0
 }
 
 // recentEnough reports whether an authentication at authTime is at most maxAge old,
@@ -120,18 +128,10 @@ func stepUpParams(q map[string][]string, su *StepUp) {
 // Entra may sign a user in without satisfying an authentication context (no policy
 // targets it, or the user cannot meet it), and then the page stays out of reach.
 func (f *Flow) CheckStepUp(cb *Callback, s *session.Session) error {
-	si := cb.SignIn
-	missing := StepUp{}
-	if len(si.ACRs) > 0 && !hasAny(s.ACRs, si.ACRs) {
-		missing.Contexts = si.ACRs
+	if missing, lacks := f.lacking(cb.SignIn.ACRs, cb.SignIn.MaxAge, s); lacks {
+		return &StepUpError{missing}
 	}
-	if si.MaxAge > 0 && !f.recentEnough(s.AuthTime, si.MaxAge) {
-		missing.MaxAge = si.MaxAge
-	}
-	if missing.Contexts == nil && missing.MaxAge == 0 {
-		return nil
-	}
-	return &StepUpError{missing}
+	return nil
 }
 
 // StepUpChallenge answers a program (an API call, or a script of a signed-in page) whose
