@@ -48,20 +48,22 @@ func (p *inProcess) serveSignedIn(tb testing.TB, cookie string, n int) {
 	}
 }
 
-// A VM's linear memory after 100,000 signed-in requests is no larger than after 1,000
-// plus 1 MiB: the filter does not leak per request.
+// A VM's linear memory after 110,000 signed-in requests is no larger than after 10,000
+// plus 1 MiB: the filter does not leak per request (10 bytes a request would show). The
+// first 10,000 bring the heap to its working size, which on a loaded machine, where more
+// ticks fall between requests, takes longer to reach than on an idle one.
 func TestMemoryStaysFlatOverManyRequests(t *testing.T) {
 	if testing.Short() {
-		t.Skip("100,000 requests; run without -short")
+		t.Skip("110,000 requests; run without -short")
 	}
 	p := newInVM(t, nil)
 	cookie := p.signIn(t)
-	p.serveSignedIn(t, cookie, 1000)
-	after1k := slices.Max(p.host.MemorySizes())
-	p.serveSignedIn(t, cookie, 99_000)
-	after100k := slices.Max(p.host.MemorySizes())
-	t.Logf("VM memory: %d KiB after 1,000 signed-in requests, %d KiB after 100,000", after1k>>10, after100k>>10)
-	if after100k > after1k+1<<20 {
-		t.Errorf("memory grew from %d to %d bytes over 99,000 requests", after1k, after100k)
+	p.serveSignedIn(t, cookie, 10_000)
+	warm := slices.Max(p.host.MemorySizes())
+	p.serveSignedIn(t, cookie, 100_000)
+	after := slices.Max(p.host.MemorySizes())
+	t.Logf("VM memory: %d KiB after 10,000 signed-in requests, %d KiB after 100,000 more", warm>>10, after>>10)
+	if after > warm+1<<20 {
+		t.Errorf("memory grew from %d to %d bytes over 100,000 requests", warm, after)
 	}
 }

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -125,7 +126,13 @@ func (f *Flow) FollowsClaimsChallenge(r *Request, s *session.Session) bool {
 	if !f.cfg.FollowClaimsChallenges || s == nil || r.Method != "GET" || !r.IsBrowser() {
 		return false
 	}
-	return s.ChallengePath != SafeReturnPath(r.Path) || !f.now().Before(s.ChallengeAt.Add(claimsRoundWindow))
+	return s.ChallengePage != pageKey(SafeReturnPath(r.Path)) || !f.now().Before(s.ChallengeAt.Add(claimsRoundWindow))
+}
+
+// pageKey names a page in the session cookie in a few bytes, however long its path.
+func pageKey(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
 // StartClaimsChallenge starts the sign-in the application asked for: the authorize
@@ -139,6 +146,6 @@ func (f *Flow) StartClaimsChallenge(r *Request, d *Discovery, claims string) (*R
 // asked, and when.
 func (f *Flow) ChallengeRound(cb *Callback, s *session.Session) {
 	if cb.SignIn.Challenged {
-		s.ChallengePath, s.ChallengeAt = cb.SignIn.ReturnTo, f.now()
+		s.ChallengePage, s.ChallengeAt = pageKey(cb.SignIn.ReturnTo), f.now()
 	}
 }

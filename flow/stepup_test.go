@@ -244,8 +244,8 @@ func TestFollowsClaimsChallenge(t *testing.T) {
 	}
 	renewed := &session.Session{}
 	f.ChallengeRound(cb, renewed)
-	if renewed.ChallengePath != "/reports?q=1" || !renewed.ChallengeAt.Equal(clk.t) {
-		t.Fatalf("round %q at %v", renewed.ChallengePath, renewed.ChallengeAt)
+	if renewed.ChallengePage != pageKey("/reports?q=1") || len(renewed.ChallengePage) != 16 || !renewed.ChallengeAt.Equal(clk.t) {
+		t.Fatalf("round %q at %v", renewed.ChallengePage, renewed.ChallengeAt)
 	}
 	if f.FollowsClaimsChallenge(page, renewed) {
 		t.Error("a second challenge for the page within the window was followed")

@@ -37,10 +37,10 @@ type Session struct {
 	// (auth_time).
 	ACRs, AMR []string
 	AuthTime  time.Time
-	// ChallengePath and ChallengeAt record the last sign-in the application asked for
-	// with a claims challenge: the page, and when. One round per page in a while bounds
-	// an application that keeps asking.
-	ChallengePath string
+	// ChallengePage and ChallengeAt record the last sign-in the application asked for
+	// with a claims challenge: the page (a digest of its path), and when. One round per
+	// page in a while bounds an application that keeps asking.
+	ChallengePage string
 	ChallengeAt   time.Time
 }
 
@@ -94,7 +94,7 @@ const (
 	tagRefreshToken
 	tagACR
 	tagAMR
-	tagChallengePath
+	tagChallengePage
 )
 
 const (
@@ -145,7 +145,7 @@ func (s *Session) Marshal() []byte {
 		b = appendField(b, tagAMR, a)
 	}
 	b = appendTime(b, tagAuthTime, s.AuthTime)
-	b = appendText(b, tagChallengePath, s.ChallengePath)
+	b = appendText(b, tagChallengePage, s.ChallengePage)
 	b = appendTime(b, tagChallengeAt, s.ChallengeAt)
 	return b
 }
@@ -168,8 +168,8 @@ func UnmarshalSession(b []byte) (*Session, error) {
 			s.AMR = append(s.AMR, text)
 		case tagAuthTime:
 			s.AuthTime = time.Unix(n, 0)
-		case tagChallengePath:
-			s.ChallengePath = text
+		case tagChallengePage:
+			s.ChallengePage = text
 		case tagChallengeAt:
 			s.ChallengeAt = time.Unix(n, 0)
 		case tagIssuer:

@@ -116,7 +116,7 @@ func TestSessionPayloadRoundTrip(t *testing.T) {
 		ID: "sid", Nonce: "n", AccessToken: "at", RefreshToken: "rt", AccessExpires: now.Add(time.Hour),
 		IssuedAt: now, Expires: now.Add(8 * time.Hour),
 		ACRs: []string{"c1", "c7"}, AMR: []string{"pwd", "mfa"}, AuthTime: now.Add(-time.Minute),
-		ChallengePath: "/reports", ChallengeAt: now.Add(-time.Second),
+		ChallengePage: "k3Yv0cRdYF7y2Qqm", ChallengeAt: now.Add(-time.Second),
 	}
 	got, err := UnmarshalSession(s.Marshal())
 	if err != nil || !reflect.DeepEqual(got, s) {
