@@ -39,7 +39,7 @@ run-django: build
 
 ## test: vet and every test: unit, host and end-to-end, in wazero and in V8
 ## Two lines side by side. One: every test (unit, host, end-to-end, and the long ones:
-## memory over 100,000 requests, the soak as Envoy 1.33 answers), then the whole
+## memory over 110,000 requests, the soak as Envoy 1.33 answers), then the whole
 ## end-to-end suite again with the module in V8's default tiering (Node's V8,
 ## e2e/v8/runner.js). Two: the race detector where concurrency lives (the Envoy-like
 ## host, shared state, the user-sync service, the binding) and the end-to-end tests of
