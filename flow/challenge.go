@@ -3,7 +3,6 @@ package flow
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -27,9 +26,6 @@ const claimsRoundWindow = 5 * time.Minute
 
 // maxClaimsRequest bounds a claims request taken from an application.
 const maxClaimsRequest = 2048
-
-// ErrClaimsRequest: a claims challenge whose claims request is not one to pass on.
-var ErrClaimsRequest = errors.New("flow: the claims challenge's claims request is not acceptable")
 
 // ClaimsChallenge reads an upstream answer: for a 401 whose WWW-Authenticate values hold
 // a Bearer challenge with error="insufficient_claims" and claims="...", the claims

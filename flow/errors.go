@@ -22,6 +22,12 @@ var (
 	ErrStateUsed = errors.New("flow: sign-in already completed")
 	// ErrStateExpired: the sign-in took longer than sign_in_timeout.
 	ErrStateExpired = errors.New("flow: sign-in expired")
+	// ErrStepUpUnsatisfied: Entra signed the user in without what the step-up asked
+	// (StepUpError says what).
+	ErrStepUpUnsatisfied = errors.New("flow: the sign-in did not satisfy the step-up")
+	// ErrClaimsRequest: an application's claims challenge whose claims request is not
+	// one to pass on.
+	ErrClaimsRequest = errors.New("flow: the claims challenge's claims request is not acceptable")
 	// ErrLoginParameter: /.auth/login was given a hint it cannot pass on.
 	ErrLoginParameter = errors.New("flow: a sign-in parameter is not acceptable")
 	// ErrCallback: a callback request that is malformed (no code, oversized query).

@@ -2,7 +2,6 @@ package flow
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -26,9 +25,6 @@ type StepUp struct {
 	// Rule names the rule that asks it.
 	Rule string
 }
-
-// ErrStepUpUnsatisfied: Entra signed the user in without what the step-up asked.
-var ErrStepUpUnsatisfied = errors.New("flow: the sign-in did not satisfy the step-up")
 
 // StepUpError says what a step-up sign-in lacked.
 type StepUpError struct{ StepUp }
