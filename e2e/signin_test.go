@@ -37,8 +37,12 @@ func TestSignInEndToEnd(t *testing.T) {
 	checkSessionCookieAttributes(t, done.header.Values("Set-Cookie"))
 
 	// Signed in: the upstream learns who the user is, and nothing a client forges.
-	p := b.get("/app/page?x=1", "X-Auth-Request-User", "mallory@evil.example", "X-Auth-Request-Roles", "Admin,Owner")
+	p := b.get("/app/page?x=1", "X-Auth-Request-User", "mallory@evil.example", "X-Auth-Request-Roles", "Admin,Owner",
+		"X-Auth-Request-Acrs", "c1", "x-auth-request-auth-time", "9999999999")
 	got := p.echoed(t)
+	if v := got.Headers["x-auth-request-acrs"]; len(v) != 0 {
+		t.Errorf("a forged x-auth-request-acrs reached the upstream: %v", v)
+	}
 	want := map[string]string{
 		"x-auth-request-user": "ada@contoso.example", "x-auth-request-email": "ada@contoso.example",
 		"x-auth-request-name": "Ada Lovelace", "x-auth-request-oid": "00000000-0000-0000-0000-00000000ada1",
