@@ -248,9 +248,9 @@ func isGUID(s string) bool {
 	return true
 }
 
-// isDomain reports whether s is a DNS name of two labels or more (a tenant's verified
+// IsDomain reports whether s is a DNS name of two labels or more (a tenant's verified
 // domain).
-func isDomain(s string) bool {
+func IsDomain(s string) bool {
 	labels := strings.Split(s, ".")
 	if len(labels) < 2 || len(s) > 253 {
 		return false

@@ -17,7 +17,7 @@ func validateProvider(p *parser, c *Config) {
 		p.fail("authority", "must be an http(s) URL such as %s", DefaultAuthority)
 	}
 	c.TenantID = p.required("tenant_id")
-	if c.TenantID != "" && !isGUID(c.TenantID) && !isDomain(c.TenantID) && !isMultiTenant(c.TenantID) {
+	if c.TenantID != "" && !isGUID(c.TenantID) && !IsDomain(c.TenantID) && !isMultiTenant(c.TenantID) {
 		p.fail("tenant_id", "must be the Directory (tenant) ID, a GUID; a domain such as contoso.onmicrosoft.com; or common/organizations")
 	}
 	c.AllowedTenants = p.strings("allowed_tenants", true)

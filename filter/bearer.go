@@ -63,10 +63,11 @@ func (s *stream) verifyBearer(md *metadata, mayRefetch bool) {
 
 // bearerThrough applies the access rules to the token's identity, then lets it through.
 func (s *stream) bearerThrough(id *flow.BearerIdentity) types.Action {
-	if !s.authorized(id.User.Groups, id.User.Roles, id.Scopes, true) {
+	su, ok := s.authorized(id.User, id.Scopes, true)
+	if !ok {
 		return types.ActionPause
 	}
-	if su := s.plugin.flow.StepUpFor(s.req, id.User); su != nil {
+	if su != nil {
 		proxywasm.LogInfof("entra-auth: request %s: the bearer token lacks what rule %q asks of the sign-in", s.requestID, su.Rule)
 		return s.respond(s.plugin.flow.StepUpChallenge(s.req, su, s.requestID))
 	}

@@ -253,6 +253,16 @@ func idToken(t *testing.T, kid string, key *rsa.PrivateKey, nonce string, change
 	return signed
 }
 
+// clearsSession reports whether response headers clear the session cookie.
+func clearsSession(headers [][2]string) bool {
+	for _, h := range headers {
+		if h[0] == "set-cookie" && strings.HasPrefix(h[1], "__Host-entra-auth=") && strings.Contains(h[1], "Max-Age=0") {
+			return true
+		}
+	}
+	return false
+}
+
 // sessionCookies turns a response's Set-Cookie headers into the Cookie headers a
 // browser would send next.
 func sessionCookies(r *proxytest.LocalHttpResponse) [][2]string {

@@ -203,13 +203,14 @@ func (s *stream) pass() types.Action {
 // signedIn lets a signed-in request through with the identity headers, now or, when the
 // request was paused (for a refresh), by resuming it.
 func (s *stream) signedIn(sess *session.Session) types.Action {
-	if !s.authorized(sess.Groups, sess.Roles, nil, false) {
+	su, ok := s.authorized(sess, nil, false)
+	if !ok {
 		return types.ActionPause
 	}
-	f := s.plugin.flow
-	if su := f.StepUpFor(s.req, sess); su != nil {
+	if su != nil {
 		return s.stepUp(su)
 	}
+	f := s.plugin.flow
 	s.session = sess
 	headers := f.Identity(sess)
 	if h, ok := f.ForwardedAccessToken(sess); ok {
@@ -239,17 +240,18 @@ func (s *stream) stepUp(su *flow.StepUp) types.Action {
 	})
 }
 
-// authorized applies the access rules, answering 403 (naming what was required) when the
-// user or token does not meet them.
-func (s *stream) authorized(groups, roles, scopes []string, bearer bool) bool {
-	d := s.plugin.flow.Authorize(s.req, groups, roles, scopes, bearer)
+// authorized applies the access rules to user (and a bearer token's scopes), answering
+// 403 (naming what was required) when it does not meet them; when it does, it returns
+// what the path asks of how the user signed in and the sign-in lacks, if anything.
+func (s *stream) authorized(user *session.Session, scopes []string, bearer bool) (*flow.StepUp, bool) {
+	d, su := s.plugin.flow.Authorize(s.req, user, scopes, bearer)
 	if d == nil {
-		return true
+		return su, true
 	}
 	proxywasm.LogInfof("entra-auth: request %s: forbidden: lacks one of the %s %v (rule %q)", s.requestID, d.Kind, d.Want, d.Rule)
 	s.plugin.metrics.forbidden.Increment(1)
 	s.respond(s.plugin.flow.Forbidden(s.req, d, bearer, s.requestID))
-	return false
+	return nil, false
 }
 
 // letThrough sets the identity headers, with their signature when upstream_signature

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/entra-auth/entra-auth/config"
+	"github.com/entra-auth/entra-auth/session"
 )
 
 // Authorization: allowed_groups and allowed_roles for every request, and per-path rules.
@@ -26,6 +27,16 @@ func ruleMatches(r *config.PathRule, req *Request) bool {
 	return p == r.Path
 }
 
+// matchingRule is the first rule that applies to r, or nil: the first that matches decides.
+func (f *Flow) matchingRule(r *Request) *config.PathRule {
+	for i := range f.cfg.Access.Paths {
+		if rule := &f.cfg.Access.Paths[i]; ruleMatches(rule, r) {
+			return rule
+		}
+	}
+	return nil
+}
+
 // Denied says what a request lacked: the first requirement it failed.
 type Denied struct {
 	// Kind is "groups", "roles", "scopes" or "groups or roles"; Want what would do.
@@ -35,10 +46,13 @@ type Denied struct {
 	Rule string
 }
 
-// Authorize checks a request's user (its groups and roles, and a bearer token's scopes)
-// against the access rules, and says what was missing, or nil.
-func (f *Flow) Authorize(r *Request, groups, roles, scopes []string, bearer bool) *Denied {
+// Authorize checks a request's user (a session, or a bearer token's user, and a bearer
+// token's scopes) against the access rules: what was missing (Denied), or, when the user
+// may pass, what the rule matching r asks of how the user signed in and the sign-in
+// lacks (StepUp); nil and nil to let it through. The rules are matched once.
+func (f *Flow) Authorize(r *Request, user *session.Session, scopes []string, bearer bool) (*Denied, *StepUp) {
 	a := &f.cfg.Access
+	groups, roles := user.Groups, user.Roles
 	if len(a.AllowedGroups)+len(a.AllowedRoles) > 0 && !hasAny(groups, a.AllowedGroups) && !hasAny(roles, a.AllowedRoles) {
 		kind, want := "groups or roles", append(slices.Clone(a.AllowedGroups), a.AllowedRoles...)
 		switch {
@@ -47,19 +61,21 @@ func (f *Flow) Authorize(r *Request, groups, roles, scopes []string, bearer bool
 		case len(a.AllowedGroups) == 0:
 			kind = "roles"
 		}
-		return &Denied{Kind: kind, Want: want}
+		return &Denied{Kind: kind, Want: want}, nil
 	}
-	if rule := f.matchingRule(r); rule != nil {
-		switch {
-		case len(rule.Groups) > 0 && !hasAny(groups, rule.Groups):
-			return &Denied{Kind: "groups", Want: rule.Groups, Rule: rule.String()}
-		case len(rule.Roles) > 0 && !hasAny(roles, rule.Roles):
-			return &Denied{Kind: "roles", Want: rule.Roles, Rule: rule.String()}
-		case bearer && len(rule.Scopes) > 0 && !hasAny(scopes, rule.Scopes):
-			return &Denied{Kind: "scopes", Want: rule.Scopes, Rule: rule.String()}
-		}
+	rule := f.matchingRule(r)
+	if rule == nil {
+		return nil, nil
 	}
-	return nil
+	switch {
+	case len(rule.Groups) > 0 && !hasAny(groups, rule.Groups):
+		return &Denied{Kind: "groups", Want: rule.Groups, Rule: rule.String()}, nil
+	case len(rule.Roles) > 0 && !hasAny(roles, rule.Roles):
+		return &Denied{Kind: "roles", Want: rule.Roles, Rule: rule.String()}, nil
+	case bearer && len(rule.Scopes) > 0 && !hasAny(scopes, rule.Scopes):
+		return &Denied{Kind: "scopes", Want: rule.Scopes, Rule: rule.String()}, nil
+	}
+	return nil, f.stepUpFor(rule, user)
 }
 
 func hasAny(have, want []string) bool {

@@ -3,6 +3,8 @@ package flow
 import (
 	"strings"
 	"testing"
+
+	"github.com/entra-auth/entra-auth/session"
 )
 
 func TestAuthorize(t *testing.T) {
@@ -31,7 +33,7 @@ func TestAuthorize(t *testing.T) {
 		{"both lists, one missing", req("GET", "/reports"), []string{"staff"}, []string{"Admin"}, nil, false, "groups"},
 		{"both lists met", req("GET", "/reports"), []string{"staff", "finance"}, []string{"Reader"}, nil, false, ""},
 	} {
-		d := f.Authorize(tc.r, tc.groups, tc.roles, tc.scopes, tc.bearer)
+		d, _ := f.Authorize(tc.r, &session.Session{Groups: tc.groups, Roles: tc.roles}, tc.scopes, tc.bearer)
 		got := ""
 		if d != nil {
 			got = d.Kind

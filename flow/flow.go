@@ -375,19 +375,7 @@ func (f *Flow) StartLogin(r *Request, d *Discovery) (*Response, error) {
 // isDomainHint reports whether s is a domain_hint Entra takes: a DNS name, or
 // organizations or consumers.
 func isDomainHint(s string) bool {
-	if s == "organizations" || s == "consumers" {
-		return true
-	}
-	labels := strings.Split(s, ".")
-	if len(labels) < 2 || len(s) > 253 {
-		return false
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
-			return false
-		}
-	}
-	return true
+	return s == "organizations" || s == "consumers" || config.IsDomain(s)
 }
 
 func (f *Flow) startSignIn(r *Request, d *Discovery, returnTo string, opts signInOptions) (*Response, error) {

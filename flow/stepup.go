@@ -47,21 +47,10 @@ func (su *StepUp) describe() string {
 	return strings.Join(parts, ", and ")
 }
 
-// matchingRule is the first rule that applies to r, or nil: the first that matches decides.
-func (f *Flow) matchingRule(r *Request) *config.PathRule {
-	for i := range f.cfg.Access.Paths {
-		if rule := &f.cfg.Access.Paths[i]; ruleMatches(rule, r) {
-			return rule
-		}
-	}
-	return nil
-}
-
-// StepUpFor returns what the rule matching r asks of how the user signed in and s (a
-// session, or a bearer token's user) lacks, or nil.
-func (f *Flow) StepUpFor(r *Request, s *session.Session) *StepUp {
-	rule := f.matchingRule(r)
-	if rule == nil || !rule.StepUp() {
+// stepUpFor returns what rule asks of how the user signed in and s (a session, or a
+// bearer token's user) lacks, or nil.
+func (f *Flow) stepUpFor(rule *config.PathRule, s *session.Session) *StepUp {
+	if !rule.StepUp() {
 		return nil
 	}
 	su, lacks := f.lacking(rule.AuthContexts, rule.MaxAuthAge, s)

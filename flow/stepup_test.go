@@ -16,6 +16,7 @@ const stepUpRules = `,"rules":[
 	{"path":"/pay","auth_context":["c2","c3"],"roles":["Admin"]},
 	{"path":"/profile","max_auth_age":"10m"}]`
 
+// Authorize says what a path's rule asks of how the user signed in and the sign-in lacks.
 func TestStepUpFor(t *testing.T) {
 	f, clk := newFlow(t, stepUpRules)
 	now := clk.t
@@ -39,13 +40,13 @@ func TestStepUpFor(t *testing.T) {
 		{"no auth_time", "/profile", nil, time.Time{}, nil, 10 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &session.Session{ACRs: tc.acrs, AuthTime: tc.authTime}
-			su := f.StepUpFor(&Request{Method: "GET", Path: tc.path}, s)
-			if (su == nil) != (tc.contexts == nil && tc.maxAge == 0) {
-				t.Fatalf("StepUpFor = %+v", su)
+			s := &session.Session{ACRs: tc.acrs, AuthTime: tc.authTime, Roles: []string{"Admin"}} // /pay asks the role too
+			denied, su := f.Authorize(&Request{Method: "GET", Path: tc.path}, s, nil, false)
+			if denied != nil || (su == nil) != (tc.contexts == nil && tc.maxAge == 0) {
+				t.Fatalf("Authorize = %+v, %+v", denied, su)
 			}
 			if su != nil && (strings.Join(su.Contexts, ",") != strings.Join(tc.contexts, ",") || su.MaxAge != tc.maxAge) {
-				t.Errorf("StepUpFor = %+v, want %v %v", su, tc.contexts, tc.maxAge)
+				t.Errorf("step-up %+v, want %v %v", su, tc.contexts, tc.maxAge)
 			}
 		})
 	}
